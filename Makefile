@@ -1,0 +1,58 @@
+# wc-host: build / run / test / bench entry points. See README.md.
+SHELL := /bin/bash
+# Builds live under ~/.cache so later runs on the same machine reuse them;
+# `target` in the repo is a link to it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/wc-host/target
+PLUGINS := words split-space hashtags
+WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
+BIN := $(CARGO_TARGET_DIR)/release/wc-host
+
+.PHONY: all build plugins host deps run test test-plugins bench-plugins clean link
+
+all: build
+
+link:
+	@mkdir -p "$(CARGO_TARGET_DIR)"
+	@if [ ! -e target ] || [ -L target ]; then ln -sfn "$(CARGO_TARGET_DIR)" target; fi
+
+## deps: install what is missing (wasm target, redis-server).
+deps:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y redis-server || { $$SUDO apt-get update && $$SUDO apt-get install -y redis-server; }; }
+	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+## plugins: build every plugin into plugins/NAME.wasm.
+plugins: link
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	cargo build --profile wasm --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS))
+	@for p in $(PLUGINS); do cp "$(WASM_DIR)/$$(echo $$p | tr - _).wasm" plugins/$$p.wasm; done
+	@ls -l plugins/*.wasm
+
+host: link
+	cargo build --release -p wc-host
+
+## build: the host in release and every plugin.
+build: plugins host
+
+## run: the main job on the bundled sample data.
+run: deps build
+	$(BIN) --plugin plugins/words.wasm
+
+## test: everything (installs what is missing first).
+test: deps build
+	cargo nextest run --workspace --release --no-fail-fast
+	$(MAKE) test-plugins
+
+## test-plugins: every shipped plugin against its golden cases.
+test-plugins:
+	@for p in $(PLUGINS); do $(BIN) plugin test plugins/$$p.wasm --cases plugins/$$p/cases.json || exit 1; done
+
+## bench-plugins: WASM plugin throughput against the same rule compiled natively.
+bench-plugins: build
+	cargo run --release -p wc-host --example bench_plugins
+
+clean:
+	cargo clean
+	rm -f plugins/*.wasm

@@ -1,0 +1,13 @@
+//! The plugin runtime: loads counting components, runs them sandboxed.
+//!
+//! One [`PluginRuntime`] per process (one engine, one epoch ticker); a
+//! [`Plugin`] per component file, compiled once and cached on disk; a
+//! [`PluginInstance`] per worker, rebuilt after a trap.
+
+mod error;
+mod runtime;
+mod sandbox;
+
+pub use error::{Location, PluginError};
+pub use runtime::{Batch, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD};
+pub use sandbox::SandboxPolicy;
