@@ -14,6 +14,8 @@ use crate::plugin::SandboxPolicy;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: crate::job::RunArgs,
     /// Only warnings and errors on stderr.
     #[arg(long, global = true)]
     pub quiet: bool,
@@ -26,6 +28,12 @@ pub enum Command {
     Plugin(PluginCommand),
     /// Generate twcs-shaped CSV files (deterministic by seed).
     GenData(GenDataArgs),
+    /// Run a worker against a job's Redis (started by the coordinator, or by hand on another machine).
+    Worker(crate::worker::WorkerArgs),
+    /// Show the top keys of a job, from Redis.
+    Top(crate::job::QueryArgs),
+    /// Show a job's progress, from Redis.
+    Status(crate::job::QueryArgs),
 }
 
 #[derive(Debug, Subcommand)]

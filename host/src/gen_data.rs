@@ -10,13 +10,16 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::{bail, Context};
+use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub struct GenOptions {
+    /// Approximate total over all files (each file stops once it reaches its share).
     pub total_bytes: u64,
+    /// Number of files; splitting lets readers and workers run in parallel.
     pub files: usize,
+    /// Same seed, same bytes: benchmarks and tests are reproducible.
     pub seed: u64,
 }
 
@@ -94,11 +97,9 @@ fn word(rng: &mut ChaCha8Rng) -> &'static str {
         while words.len() < VOCAB {
             let mut w = String::new();
             for _ in 0..rng.random_range(1..=3) {
-                w.extend([
-                    pick(&mut rng, ONSETS),
-                    pick(&mut rng, VOWELS),
-                    pick(&mut rng, CODAS),
-                ]);
+                for part in [ONSETS, VOWELS, CODAS] {
+                    w.push_str(pick(&mut rng, part));
+                }
             }
             if w.len() > 1 && seen.insert(w.clone()) {
                 words.push(w);
@@ -113,10 +114,8 @@ fn word(rng: &mut ChaCha8Rng) -> &'static str {
             }
             r as u16
         });
-        Vocab {
-            words,
-            table: table.collect(),
-        }
+        let table = table.collect();
+        Vocab { words, table }
     });
     &v.words[v.table[rng.random::<u16>() as usize] as usize]
 }
@@ -154,6 +153,7 @@ fn push_text(rng: &mut ChaCha8Rng, out: &mut String) {
         }
         let (x, w) = (rng.random::<u32>(), word(rng));
         let (a, b) = (x % 10_000, x / 10_000 % 100);
+        // Token kind, in per mille: mostly Zipf-distributed words, plus the awkward cases.
         let _ = match rng.random_range(0..1000u32) {
             0..=14 => write!(out, "@{}", pick(rng, COMPANIES)),
             15..=29 => write!(out, "@{}", 100_000 + x % 800_000),
@@ -222,34 +222,23 @@ fn push_date(out: &mut String, t: u64) {
 }
 
 /// Counts bytes handed to the file, so a file can stop at its share without flushing per row.
-struct Counting<W> {
-    inner: W,
-    n: u64,
-}
+struct Counting<W>(W, u64);
 
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let k = self.inner.write(buf)?;
-        self.n += k as u64;
+        let k = self.0.write(buf)?;
+        self.1 += k as u64;
         Ok(k)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.0.flush()
     }
 }
 
 /// Writes one file of reply threads until it holds `share` bytes; returns (bytes, rows).
-fn write_file(
-    path: &Path,
-    mut rng: ChaCha8Rng,
-    share: u64,
-    mut id: u64,
-) -> anyhow::Result<(u64, u64)> {
+fn write_file(path: &Path, mut rng: ChaCha8Rng, share: u64, mut id: u64) -> Result<(u64, u64)> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let sink = Counting {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        n: 0,
-    };
+    let sink = Counting(BufWriter::with_capacity(1 << 20, file), 0);
     let mut wtr = csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Necessary)
         .buffer_capacity(4 << 10) // bounds how far the byte count lags, hence the overshoot
@@ -273,7 +262,7 @@ fn write_file(
             _ => (rng.random_range(2..=5u64), false),
         };
         for j in 0..len {
-            if wtr.get_ref().n >= share {
+            if wtr.get_ref().1 >= share {
                 break 'file;
             }
             let inbound = j == 0 || (!fan && j % 2 == 0);
@@ -316,13 +305,13 @@ fn write_file(
     }
     let mut sink = wtr.into_inner().map_err(|e| e.into_error())?;
     sink.flush()?;
-    Ok((sink.n, rows))
+    Ok((sink.1, rows))
 }
 
 /// Writes `opts.files` files named `twcs-00000.csv`, `twcs-00001.csv`, ... into `dir` (created if missing), together about `total_bytes` (each file within a few KB of total/files; stop a file once it reaches its share).
 ///
 /// File `i` uses ChaCha stream `i` of `seed`, so any file can be regenerated alone.
-pub fn generate(dir: &Path, opts: &GenOptions) -> anyhow::Result<GenReport> {
+pub fn generate(dir: &Path, opts: &GenOptions) -> Result<GenReport> {
     if opts.files == 0 {
         bail!("GenOptions::files must be at least 1");
     }
@@ -361,8 +350,8 @@ mod tests {
     fn records(r: &GenReport) -> Vec<csv::StringRecord> {
         let mut out = Vec::new();
         for p in &r.files {
-            let mut rd = csv::ReaderBuilder::new().has_headers(true);
-            let mut rd = rd.from_path(p).unwrap();
+            let mut rd = csv::ReaderBuilder::new();
+            let mut rd = rd.has_headers(true).from_path(p).unwrap();
             assert_eq!(rd.headers().unwrap().iter().collect::<Vec<_>>(), HEADER);
             out.extend(rd.records().map(Result::unwrap));
         }

@@ -7,12 +7,24 @@
 //! - [`count`]: a plugin over ranges, files or texts, without Redis.
 //! - [`cases`]: golden cases for `wc-host plugin test`.
 //! - [`gen_data`]: the twcs-shaped data generator.
+//! - [`config`]: config.json (the seed's keys) and its validation.
+//! - [`store`]: the Redis key layout and the exactly-once function library.
+//! - [`worker`]: the worker process loop (claim, count, commit).
+//! - [`job`]: the coordinator (plan, workers, checkpoints, recovery, finish).
+//! - [`redis_server`]: the managed `redis-server` child.
+//! - [`report`]: progress bar, summary, reading counts back.
 
 pub mod cases;
 pub mod cli;
+pub mod config;
 pub mod count;
 pub mod gen_data;
 pub mod input;
+pub mod job;
 pub mod logging;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod redis_server;
+pub mod report;
+pub mod store;
+pub mod worker;

@@ -8,7 +8,10 @@ fn main() {
     let result = match cli.command {
         Some(Command::Plugin(command)) => wc_host::plugin_cmd::run(command),
         Some(Command::GenData(args)) => gen_data(&args),
-        None => Err(anyhow::anyhow!("the job runner is not built yet; see `wc-host plugin --help`")),
+        Some(Command::Worker(args)) => wc_host::worker::run_cli(args),
+        Some(Command::Top(args)) => wc_host::job::query(args, false),
+        Some(Command::Status(args)) => wc_host::job::query(args, true),
+        None => wc_host::job::run(cli.run, cli.quiet),
     };
     match result {
         Ok(code) => std::process::exit(code),

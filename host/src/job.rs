@@ -1,0 +1,633 @@
+//! The coordinator: `wc-host --plugin P [DATA...]` runs a whole job.
+//!
+//! It plans tasks, keeps the job's manifest, starts and respawns workers,
+//! takes checkpoints, notices Redis restarts and re-submits what a restore
+//! lost, and decides that the job is finished only when every manifest task
+//! is in the done-set (or dead-lettered), as Redis itself says.
+
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use redis::{Connection, Value};
+use sha2::{Digest, Sha256};
+
+use crate::cli::{PluginParams, SandboxArgs};
+use crate::config::Config;
+use crate::input::{resolve_inputs, split_file};
+use crate::plugin::PluginRuntime;
+use crate::redis_server::{Durability, ManagedRedis};
+use crate::report::{self, DeadTask, Summary};
+use crate::store::{self, JobMeta, Keys, Store, Task, LATEST_JOB_KEY};
+use crate::worker::{WorkerMode, EXIT_WRONG_PLUGIN};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The counting plugin (a WebAssembly component).
+    #[arg(long, default_value = "plugins/words.wasm")]
+    pub plugin: PathBuf,
+    /// CSV files, directories or globs [default: DATA_PATH from the config, else data/].
+    pub data: Vec<String>,
+    /// The configuration file (the seed's keys; see README).
+    #[arg(long, default_value = "config.json")]
+    pub config: PathBuf,
+    /// Redis URL (redis://[user][:password]@host:port/db). Without it, a
+    /// managed redis-server is started on loopback and stopped at the end.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis: Option<String>,
+    /// Data directory of the managed Redis.
+    #[arg(long, default_value = ".wc-data")]
+    pub data_dir: PathBuf,
+    /// Workers (N_NORMAL_WORKERS).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Workers that exit abruptly after claiming a task (N_CRASHING_WORKERS).
+    #[arg(long)]
+    pub crashing_workers: Option<usize>,
+    /// Workers that stall past the claim timeout before committing (N_SLEEPING_WORKERS).
+    #[arg(long)]
+    pub sleeping_workers: Option<usize>,
+    /// Seconds between BGSAVE checkpoints (CHECKPOINT_INTERVAL).
+    #[arg(long)]
+    pub checkpoint_interval: Option<f64>,
+    /// Seconds a claimed task may idle before another worker steals it (CLAIM_TIMEOUT).
+    #[arg(long)]
+    pub claim_timeout: Option<f64>,
+    /// Split files larger than this many MB into ranges (SPLIT_MB).
+    #[arg(long)]
+    pub split_mb: Option<f64>,
+    /// Failures before a task is dead-lettered (MAX_ATTEMPTS).
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// Keys shown in the summary (TOP).
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Write all counts to PATH (.json object or .csv rows).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Persistence of the managed Redis.
+    #[arg(long, value_enum, default_value = "snapshot")]
+    pub durability: Durability,
+    /// Chaos: SIGKILL the managed Redis every SECS seconds and restart it
+    /// from its data directory (REDIS_DOWNTIME sets how long it stays down).
+    #[arg(long)]
+    pub chaos_redis_restart: Option<f64>,
+    /// Forget an earlier run of the same job and count again.
+    #[arg(long)]
+    pub fresh: bool,
+    #[command(flatten)]
+    pub params: PluginParams,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+impl RunArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let default_path = self.config == Path::new("config.json");
+        let mut c = Config::load(&self.config, default_path)?;
+        let set = |slot: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut c.normal_workers, self.workers);
+        set(&mut c.crashing_workers, self.crashing_workers);
+        set(&mut c.sleeping_workers, self.sleeping_workers);
+        set(&mut c.top, self.top);
+        if let Some(v) = self.checkpoint_interval {
+            c.checkpoint_interval = v;
+        }
+        if let Some(v) = self.claim_timeout {
+            anyhow::ensure!(v > 0.0, "--claim-timeout must be greater than 0");
+            c.claim_timeout = v;
+        }
+        if let Some(v) = self.split_mb {
+            anyhow::ensure!(v > 0.0, "--split-mb must be greater than 0");
+            c.split_mb = v;
+        }
+        if let Some(v) = self.max_attempts {
+            c.max_attempts = v.max(1);
+        }
+        anyhow::ensure!(c.normal_workers > 0, "at least one normal worker is needed (N_NORMAL_WORKERS / --workers)");
+        Ok(c)
+    }
+}
+
+/// The job's identity: the rule (plugin hash and parameters) and the tasks
+/// (files as planned, and how they were split).
+fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, tasks: &[Task]) -> String {
+    let mut h = Sha256::new();
+    h.update(plugin_hash.as_bytes());
+    h.update(serde_json::to_vec(params).expect("params serialise"));
+    h.update(config.count_key.as_bytes());
+    h.update(config.stream.as_bytes());
+    for t in tasks {
+        h.update(t.id.as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let config = args.config()?;
+    let runtime = PluginRuntime::new(args.sandbox.policy())?;
+    // Loading compiles the plugin into the on-disk cache the workers reuse.
+    let plugin = runtime.load(&args.plugin)?;
+    let params = args.params.plugin_args.clone();
+    // Parameters are checked here, once, rather than by every task.
+    drop(plugin.instantiate()?.start_task(&params)?);
+
+    let inputs = if !args.data.is_empty() {
+        args.data.clone()
+    } else {
+        vec![config.data_path.clone().unwrap_or_else(|| "data".into())]
+    };
+    let files = resolve_inputs(&inputs)?;
+    let split_bytes = (config.split_mb * 1_048_576.0) as u64;
+    let mut tasks = Vec::new();
+    for file in &files {
+        tasks.extend(split_file(file, split_bytes)?.into_iter().map(Task::new));
+    }
+    let total_bytes: u64 = tasks.iter().map(|t| t.range.len()).sum();
+    let job = job_id(plugin.hash(), &params, &config, &tasks);
+    let keys = Keys::new(&job, &config);
+    tracing::info!("job {job}: {} files, {} tasks, {:.1} MB, plugin {}", files.len(), tasks.len(), total_bytes as f64 / 1e6, plugin.label());
+
+    let mut managed = match &args.redis {
+        Some(_) => None,
+        None => {
+            let redis = ManagedRedis::start(&args.data_dir, args.durability)?;
+            tracing::info!("managed Redis on 127.0.0.1 (pid {}), data in {}", redis.pid().unwrap_or(0), redis.dir().display());
+            Some(redis)
+        }
+    };
+    let url = args.redis.clone().unwrap_or_else(|| managed.as_ref().expect("managed").url());
+    let mut store = Store::new(&url, keys.clone())?;
+    store.connect_once()?;
+
+    let meta = JobMeta {
+        plugin_hash: plugin.hash().to_string(),
+        plugin_name: plugin.info().name.clone(),
+        params: params.clone(),
+        claim_timeout: config.claim_timeout,
+        max_attempts: config.max_attempts,
+        stream_name: config.stream.clone(),
+        count_name: config.count_key.clone(),
+        fname_field: config.fname_field.clone(),
+        total_tasks: tasks.len() as u64,
+        total_bytes,
+    };
+    if args.fresh {
+        store.with_retry(Duration::from_secs(30), |conn, keys| delete_job(conn, keys))?;
+    }
+    let previous_state: Option<String> = store.with_retry(Duration::from_secs(30), |conn, keys| redis::cmd("HGET").arg(&keys.meta).arg("state").query(conn))?;
+    let mut coordinator = Coordinator {
+        config: config.clone(),
+        store,
+        meta,
+        tasks,
+        url: url.clone(),
+        plugin_path: args.plugin.clone(),
+        sandbox: args.sandbox.clone(),
+        workers: Vec::new(),
+        respawns: 0,
+        redis_restarts: 0,
+        run_id: None,
+    };
+    let resumed = previous_state.is_some();
+    if previous_state.as_deref() == Some("finished") {
+        tracing::info!("job {job} already finished in this Redis; reporting it (use --fresh to count again)");
+    } else {
+        if resumed {
+            tracing::info!("job {job} found unfinished in Redis: resuming it");
+        }
+        coordinator.register()?;
+        coordinator.run_to_completion(&mut managed, &args, quiet)?;
+    }
+
+    let mut summary = coordinator.summary(&job, plugin.label(), files.len(), config.top, started.elapsed())?;
+    summary.resumed = resumed;
+    summary.redis = store::redact(&url);
+    if let Some(path) = &args.output {
+        let counts = coordinator.all_counts()?;
+        crate::count::write_counts(path, &counts)?;
+        summary.output = Some(path.display().to_string());
+    }
+    coordinator.stop_workers();
+    if let Some(redis) = managed.as_mut() {
+        redis.stop()?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        report::print_summary(&summary);
+    }
+    Ok(if summary.dead_lettered.is_empty() { 0 } else { 1 })
+}
+
+/// Removes every key of a job (for `--fresh`).
+fn delete_job(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<()> {
+    redis::cmd("DEL")
+        .arg(&keys.stream).arg(&keys.counts).arg(&keys.done).arg(&keys.parts).arg(&keys.partcount)
+        .arg(&keys.attempts).arg(&keys.dead).arg(&keys.meta)
+        .query(conn)
+}
+
+struct WorkerProcess {
+    child: Child,
+    mode: WorkerMode,
+}
+
+struct Coordinator {
+    config: Config,
+    store: Store,
+    meta: JobMeta,
+    /// The manifest: what the job is, whatever Redis forgets.
+    tasks: Vec<Task>,
+    url: String,
+    plugin_path: PathBuf,
+    sandbox: SandboxArgs,
+    workers: Vec<WorkerProcess>,
+    respawns: u64,
+    redis_restarts: u64,
+    run_id: Option<String>,
+}
+
+/// How long the coordinator waits for Redis before giving up on the job.
+const REDIS_PATIENCE: Duration = Duration::from_secs(300);
+
+impl Coordinator {
+    /// Writes the job's meta (again, after a restore may have lost it) and
+    /// submits every task that is neither done, dead nor in the stream.
+    fn register(&mut self) -> anyhow::Result<()> {
+        let fields = self.meta.to_fields();
+        let job = self.store.keys.job.clone();
+        self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&keys.meta);
+            for (f, v) in &fields {
+                cmd.arg(*f).arg(v);
+            }
+            cmd.query::<i64>(conn)?;
+            redis::cmd("HSETNX").arg(&keys.meta).arg("state").arg("running").query::<i64>(conn)?;
+            redis::cmd("SET").arg(LATEST_JOB_KEY).arg(&job).query::<()>(conn)
+        })?;
+        self.reconcile()
+    }
+
+    /// Re-submits lost tasks. Duplicates are harmless (the done-set gate),
+    /// so this errs on the side of submitting.
+    fn reconcile(&mut self) -> anyhow::Result<()> {
+        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        // The stream first: a task committed meanwhile then shows as done.
+        let in_stream = self.store.with_retry(REDIS_PATIENCE, |conn, keys| stream_task_ids(conn, keys))?;
+        let finished = self.store.with_retry(REDIS_PATIENCE, |conn, keys| finished_mask(conn, keys, &ids))?;
+        let missing: Vec<&Task> = self
+            .tasks
+            .iter()
+            .zip(&finished)
+            .filter(|(t, done)| !**done && !in_stream.contains(&t.id))
+            .map(|(t, _)| t)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        tracing::info!("submitting {} tasks", missing.len());
+        self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
+            let mut pipe = redis::pipe();
+            for task in &missing {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&keys.stream).arg("*");
+                for (f, v) in store::entry_fields(task, keys) {
+                    cmd.arg(f).arg(v);
+                }
+                pipe.add_command(cmd).ignore();
+            }
+            pipe.query::<()>(conn)
+        })?;
+        Ok(())
+    }
+
+    fn spawn_worker(&mut self, mode: WorkerMode, index: usize) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("cannot find the wc-host executable")?;
+        let mode_name = match mode {
+            WorkerMode::Normal => "normal",
+            WorkerMode::Crash => "crash",
+            WorkerMode::Sleep => "sleep",
+        };
+        let child = Command::new(exe)
+            .arg("worker")
+            .arg("--job").arg(&self.store.keys.job)
+            .arg("--plugin").arg(&self.plugin_path)
+            .arg("--mode").arg(mode_name)
+            .arg("--name").arg(format!("{mode_name}-{index}-{}", std::process::id()))
+            .arg("--exit-with-parent")
+            .args(self.sandbox.to_flags())
+            .env("REDIS_URL", &self.url)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("cannot start a worker process")?;
+        self.workers.push(WorkerProcess { child, mode });
+        Ok(())
+    }
+
+    fn run_to_completion(&mut self, managed: &mut Option<ManagedRedis>, args: &RunArgs, quiet: bool) -> anyhow::Result<()> {
+        let config = self.config.clone();
+        for i in 0..config.normal_workers {
+            self.spawn_worker(WorkerMode::Normal, i)?;
+        }
+        for i in 0..config.crashing_workers {
+            self.spawn_worker(WorkerMode::Crash, i)?;
+        }
+        for i in 0..config.sleeping_workers {
+            self.spawn_worker(WorkerMode::Sleep, i)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpoints = (config.checkpoint_interval > 0.0)
+            .then(|| start_checkpoints(&self.url, self.store.keys.clone(), Duration::from_secs_f64(config.checkpoint_interval), stop.clone()))
+            .transpose()?;
+        let chaos_interval = args.chaos_redis_restart.or((config.redis_downtime > 0.0).then_some(5.0)).filter(|s| *s > 0.0);
+        if chaos_interval.is_some() && managed.is_none() {
+            tracing::warn!("chaos restarts need the managed Redis; ignored with --redis");
+        }
+        let mut next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
+        let progress = report::Progress::new(self.meta.total_bytes, self.tasks.len() as u64, quiet || !std::io::stderr().is_terminal());
+        let mut last_check = Instant::now();
+        let mut last_reconcile = Instant::now();
+        self.run_id = self.current_run_id().ok();
+        let result = loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if let Err(e) = self.reap_workers() {
+                break Err(e);
+            }
+            if let (Some(at), Some(redis)) = (next_chaos, managed.as_mut()) {
+                if Instant::now() >= at {
+                    tracing::warn!("chaos: SIGKILL the managed Redis");
+                    redis.kill();
+                    std::thread::sleep(Duration::from_secs_f64(config.redis_downtime));
+                    redis.restart()?;
+                    next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
+                }
+            }
+            if last_check.elapsed() < Duration::from_millis(500) {
+                continue;
+            }
+            last_check = Instant::now();
+            let run_id = self.current_run_id()?;
+            if self.run_id.as_ref() != Some(&run_id) {
+                self.redis_restarts += 1;
+                tracing::warn!("Redis restarted (run id changed): restoring the library, group and lost tasks");
+                self.run_id = Some(run_id);
+                self.register()?;
+                last_reconcile = Instant::now();
+            } else if last_reconcile.elapsed() > Duration::from_secs(3) {
+                self.reconcile()?;
+                last_reconcile = Instant::now();
+            }
+            let meta = self.store.with_retry(REDIS_PATIENCE, |conn, keys| store::read_meta(conn, keys))?;
+            progress.update(store::meta_u64(&meta, "bytes"), store::meta_u64(&meta, "tasks_done"));
+            if store::meta_u64(&meta, "tasks_done") + store::meta_u64(&meta, "dead") >= self.tasks.len() as u64 && self.all_finished()? {
+                break Ok(());
+            }
+        };
+        progress.finish();
+        if result.is_ok() {
+            self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
+                redis::cmd("HSET").arg(&keys.meta).arg("state").arg("finished").query::<i64>(conn)
+            })?;
+        }
+        stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = checkpoints {
+            let _ = handle.join();
+        }
+        result
+    }
+
+    fn current_run_id(&mut self) -> anyhow::Result<String> {
+        let info: String = self.store.with_retry(REDIS_PATIENCE, |conn, _| redis::cmd("INFO").arg("server").query(conn))?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|s| s.trim().to_string())
+            .context("INFO server has no run_id")
+    }
+
+    /// Every manifest task done or dead-lettered, checked in Redis.
+    fn all_finished(&mut self) -> anyhow::Result<bool> {
+        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let mask = self.store.with_retry(REDIS_PATIENCE, |conn, keys| finished_mask(conn, keys, &ids))?;
+        Ok(mask.iter().all(|d| *d))
+    }
+
+    /// Respawns normal workers that died; crashing and sleeping workers are
+    /// not replaced (the crash is their purpose).
+    fn reap_workers(&mut self) -> anyhow::Result<()> {
+        let mut respawn = Vec::new();
+        for (i, w) in self.workers.iter_mut().enumerate() {
+            if let Some(status) = w.child.try_wait()? {
+                if status.code() == Some(EXIT_WRONG_PLUGIN) {
+                    bail!("a worker refused the plugin (hash mismatch); see its message above");
+                }
+                if w.mode == WorkerMode::Normal {
+                    tracing::warn!("worker pid {} exited ({status}); starting another", w.child.id());
+                    respawn.push(i);
+                }
+            }
+        }
+        for i in respawn.into_iter().rev() {
+            self.workers.remove(i);
+            self.respawns += 1;
+            self.spawn_worker(WorkerMode::Normal, 1000 + self.respawns as usize)?;
+        }
+        self.workers.retain_mut(|w| w.mode == WorkerMode::Normal || w.child.try_wait().ok().flatten().is_none());
+        Ok(())
+    }
+
+    /// Workers exit by themselves once they see the job finished; any that
+    /// do not (a sleeping one, say) are killed: they hold nothing of value.
+    fn stop_workers(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        for w in &mut self.workers {
+            while Instant::now() < deadline && matches!(w.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+        }
+        self.workers.clear();
+    }
+
+    fn summary(&mut self, job: &str, plugin: &str, files: usize, top: usize, wall: Duration) -> anyhow::Result<Summary> {
+        let meta = self.store.with_retry(REDIS_PATIENCE, |conn, keys| store::read_meta(conn, keys))?;
+        let (top_keys, distinct) = self.store.with_retry(REDIS_PATIENCE, |conn, keys| report::top_keys(conn, &keys.counts, top))?;
+        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
+        let dead: HashMap<String, String> = self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("HGETALL").arg(&keys.dead).query(conn))?;
+        let dead_lettered = self
+            .tasks
+            .iter()
+            .zip(&done)
+            .filter(|(t, d)| !**d && dead.contains_key(&t.id))
+            .map(|(t, _)| DeadTask {
+                task: t.id.clone(),
+                file: t.range.file.path.display().to_string(),
+                bytes: format!("{}-{}", t.range.start, t.range.end),
+                error: dead[&t.id].clone(),
+            })
+            .collect();
+        Ok(Summary::from_meta(job, plugin, &self.store.keys.counts, files, self.tasks.len(), &meta, top_keys, distinct, wall, dead_lettered, self.redis_restarts, self.respawns))
+    }
+
+    fn all_counts(&mut self) -> anyhow::Result<crate::count::CountMap> {
+        self.store.with_retry(REDIS_PATIENCE, |conn, keys| report::all_counts(conn, &keys.counts))
+    }
+}
+
+/// Task ids of the entries now in the stream (undelivered or pending:
+/// entries are deleted when their task is committed or retried).
+fn stream_task_ids(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<HashSet<String>> {
+    let mut ids = HashSet::new();
+    let mut start = "-".to_string();
+    loop {
+        let page: Value = redis::cmd("XRANGE").arg(&keys.stream).arg(&start).arg("+").arg("COUNT").arg(1000).query(conn)?;
+        let Value::Array(items) = &page else { break };
+        let mut last = None;
+        for item in items {
+            let Value::Array(pair) = item else { continue };
+            last = pair.first().and_then(store::as_string);
+            if let Some(Value::Array(fields)) = pair.get(1) {
+                for kv in fields.chunks(2) {
+                    if store::as_string(&kv[0]).as_deref() == Some("task") {
+                        if let Some(id) = kv.get(1).and_then(store::as_string) {
+                            ids.insert(id);
+                        }
+                    }
+                }
+            }
+        }
+        match (items.len(), last) {
+            (1000, Some(id)) => start = format!("({id}"),
+            _ => break,
+        }
+    }
+    Ok(ids)
+}
+
+fn done_mask(conn: &mut Connection, keys: &Keys, ids: &[String]) -> redis::RedisResult<Vec<bool>> {
+    let mut mask = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let part: Vec<bool> = redis::cmd("SMISMEMBER").arg(&keys.done).arg(chunk).query(conn)?;
+        mask.extend(part);
+    }
+    Ok(mask)
+}
+
+/// For each id: done, or dead-lettered.
+fn finished_mask(conn: &mut Connection, keys: &Keys, ids: &[String]) -> redis::RedisResult<Vec<bool>> {
+    let mut mask = done_mask(conn, keys, ids)?;
+    let dead: HashSet<String> = redis::cmd("HKEYS").arg(&keys.dead).query(conn)?;
+    for (m, id) in mask.iter_mut().zip(ids) {
+        *m |= dead.contains(id);
+    }
+    Ok(mask)
+}
+
+/// BGSAVE every `interval` until `stop`; a save already running is fine.
+fn start_checkpoints(url: &str, keys: Keys, interval: Duration, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let mut store = Store::new(url, keys)?;
+    Ok(std::thread::Builder::new().name("checkpoints".into()).spawn(move || {
+        let mut next = Instant::now() + interval;
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() < next {
+                continue;
+            }
+            next = Instant::now() + interval;
+            let result = store.with_retry(interval, |conn, _| redis::cmd("BGSAVE").query::<String>(conn));
+            match result {
+                Ok(_) => tracing::debug!("checkpoint: BGSAVE started"),
+                Err(e) if format!("{e:#}").contains("in progress") => {}
+                Err(e) => tracing::debug!("checkpoint skipped: {e:#}"),
+            }
+        }
+    })?)
+}
+
+/// `wc-host top` / `wc-host status`: a job's state, read from Redis.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// Redis URL [default: the managed Redis of --data-dir, started for the query].
+    #[arg(long, env = "REDIS_URL")]
+    pub redis: Option<String>,
+    #[arg(long, default_value = ".wc-data")]
+    pub data_dir: PathBuf,
+    /// Job id [default: the last job started on this Redis].
+    #[arg(long)]
+    pub job: Option<String>,
+    /// How many keys (top).
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn query(args: QueryArgs, status_only: bool) -> anyhow::Result<i32> {
+    let mut managed = None;
+    let url = match &args.redis {
+        Some(url) => url.clone(),
+        None => {
+            if !args.data_dir.join("redis.pass").exists() {
+                bail!("no --redis URL and no managed Redis data in {}", args.data_dir.display());
+            }
+            let redis = ManagedRedis::start(&args.data_dir, Durability::Snapshot)?;
+            let url = redis.url();
+            managed = Some(redis);
+            url
+        }
+    };
+    let mut store = Store::new(&url, Keys::for_meta("-"))?;
+    store.connect_once()?;
+    let job = match &args.job {
+        Some(job) => job.clone(),
+        None => store
+            .with_retry(Duration::from_secs(10), |conn, _| redis::cmd("GET").arg(LATEST_JOB_KEY).query::<Option<String>>(conn))?
+            .context("no job recorded in this Redis; give --job")?,
+    };
+    store.keys = Keys::for_meta(&job);
+    let raw = store.with_retry(Duration::from_secs(10), |conn, keys| store::read_meta(conn, keys))?;
+    if raw.is_empty() {
+        bail!("job {job} not found in Redis");
+    }
+    let meta = JobMeta::from_hash(&raw)?;
+    store.keys = meta.keys(&job);
+    let (top, distinct) = store.with_retry(Duration::from_secs(10), |conn, keys| report::top_keys(conn, &keys.counts, args.top))?;
+    let state = raw.get("state").cloned().unwrap_or_default();
+    let status = serde_json::json!({
+        "job": job, "state": state, "plugin": meta.plugin_name, "count_key": store.keys.counts,
+        "tasks": meta.total_tasks, "tasks_done": store::meta_u64(&raw, "tasks_done"), "dead": store::meta_u64(&raw, "dead"),
+        "bytes": meta.total_bytes, "bytes_done": store::meta_u64(&raw, "bytes"), "tokens": store::meta_u64(&raw, "tokens"),
+        "distinct": distinct, "top": top,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else if status_only {
+        println!("job {job}: {state}, plugin {}", meta.plugin_name);
+        println!("tasks {}/{} done, {} dead-lettered", status["tasks_done"], meta.total_tasks, status["dead"]);
+        println!("bytes {}/{}, {} tokens, {distinct} distinct keys", status["bytes_done"], meta.total_bytes, status["tokens"]);
+        println!("counts in sorted set {}", store.keys.counts);
+    } else {
+        report::print_top(&top);
+    }
+    if let Some(mut redis) = managed {
+        redis.stop()?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,133 @@
+#!lua name=wc
+--[[
+The exactly-once core of wc-host. Every write a worker makes to a job goes
+through one of these functions, so each is one atomic unit.
+
+Rules kept by every function:
+* validate all arguments before the first write (a function that fails
+  after writing keeps its writes: Redis has no rollback);
+* the done-set, not XACK, decides whether counts apply: XACK returns 0
+  without error when the group was lost in a restore, and a late worker's
+  XACK still succeeds after its task was stolen;
+* iterate ARGV, never unpack() it (unpack fails above ~8000 items).
+--]]
+
+local FIXED = 9 -- ARGV entries before the key/count pairs of a commit
+
+local function ack_and_delete(stream, group, entry)
+  -- pcall: a restore may have lost the stream or the group; that must not
+  -- fail a commit whose counts are already applied.
+  redis.pcall('XACK', stream, group, entry)
+  redis.pcall('XDEL', stream, entry)
+end
+
+--[[
+Applies one part of a task's counts, exactly once.
+
+KEYS: stream, counts (zset), done (set of task ids), parts (set of applied
+      part ids), partcount (hash task id -> parts applied), meta (hash)
+ARGV: group, entry id, task id, part index, part total,
+      rows, bytes, short rows, invalid-utf8 rows, then key, count, ...
+
+A task whose counts are too many for one bounded call is sent in parts; the
+parts are a deterministic function of the task (keys sorted, fixed size), so
+part ids are stable across workers and attempts. The task is done, acked and
+its stats added when its last part lands.
+
+Returns 1 when counts were applied, 0 for a duplicate (nothing changed but
+the duplicate counter and the ack).
+--]]
+local function atomic_increment_and_acknowledge(keys, args)
+  local stream, counts, done, parts_set, partcount, meta = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6]
+  local group, entry, task = args[1], args[2], args[3]
+  local part, parts = tonumber(args[4]), tonumber(args[5])
+  local n = #args
+  if not part or not parts or part < 0 or part >= parts or (n - FIXED) % 2 ~= 0 then
+    return redis.error_reply('ERR wc: malformed commit for task ' .. tostring(task))
+  end
+  for i = 6, 9 do
+    if not tonumber(args[i]) then
+      return redis.error_reply('ERR wc: malformed stats for task ' .. task)
+    end
+  end
+  for i = FIXED + 2, n, 2 do
+    local c = tonumber(args[i])
+    if not c or c <= 0 or c ~= math.floor(c) then
+      return redis.error_reply('ERR wc: bad count ' .. tostring(args[i]) .. ' in task ' .. task)
+    end
+  end
+
+  -- The gate. A finished task never counts again; a part never twice.
+  if redis.call('SISMEMBER', done, task) == 1 then
+    ack_and_delete(stream, group, entry)
+    redis.call('HINCRBY', meta, 'duplicates', 1)
+    return 0
+  end
+  if redis.call('SADD', parts_set, task .. '#' .. part .. '/' .. parts) == 0 then
+    redis.call('HINCRBY', meta, 'duplicate_parts', 1)
+    return 0
+  end
+
+  local tokens = 0
+  for i = FIXED + 1, n, 2 do
+    redis.call('ZINCRBY', counts, args[i + 1], args[i])
+    tokens = tokens + tonumber(args[i + 1])
+  end
+  redis.call('HINCRBY', meta, 'tokens', tokens)
+  redis.call('HINCRBY', meta, 'pairs', (n - FIXED) / 2)
+
+  if redis.call('HINCRBY', partcount, task, 1) < parts then
+    return 1
+  end
+  -- Last part: the task is done.
+  redis.call('SADD', done, task)
+  redis.call('HDEL', partcount, task)
+  for p = 0, parts - 1 do
+    redis.call('SREM', parts_set, task .. '#' .. p .. '/' .. parts)
+  end
+  ack_and_delete(stream, group, entry)
+  redis.call('HINCRBY', meta, 'tasks_done', 1)
+  redis.call('HINCRBY', meta, 'rows', args[6])
+  redis.call('HINCRBY', meta, 'bytes', args[7])
+  redis.call('HINCRBY', meta, 'short_rows', args[8])
+  redis.call('HINCRBY', meta, 'invalid_utf8_rows', args[9])
+  return 1
+end
+
+--[[
+Records a failed attempt at a task: retried (a fresh stream entry) until it
+has failed max_attempts times, then dead-lettered with its error.
+
+KEYS: stream, done, attempts (hash), dead (hash), meta
+ARGV: group, entry id, task id, max attempts, error, then the entry's
+      field, value, ... (to re-submit it)
+Returns 'done' (already counted), 'retry' or 'dead'.
+--]]
+local function fail_task(keys, args)
+  local stream, done, attempts, dead, meta = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local group, entry, task, max, err = args[1], args[2], args[3], tonumber(args[4]), args[5]
+  if not max or (#args - 5) % 2 ~= 0 or #args < 7 then
+    return redis.error_reply('ERR wc: malformed fail_task')
+  end
+  if redis.call('SISMEMBER', done, task) == 1 then
+    ack_and_delete(stream, group, entry)
+    return 'done'
+  end
+  local n = redis.call('HINCRBY', attempts, task, 1)
+  ack_and_delete(stream, group, entry)
+  if n >= max then
+    redis.call('HSET', dead, task, err)
+    redis.call('HINCRBY', meta, 'dead', 1)
+    return 'dead'
+  end
+  local fields = {}
+  for i = 6, #args do
+    fields[#fields + 1] = args[i]
+  end
+  redis.call('XADD', stream, '*', unpack(fields))
+  redis.call('HINCRBY', meta, 'retries', 1)
+  return 'retry'
+end
+
+redis.register_function('atomic_increment_and_acknowledge', atomic_increment_and_acknowledge)
+redis.register_function('wc_fail_task', fail_task)
