@@ -211,6 +211,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         }
         coordinator.register()?;
         coordinator.run_to_completion(&mut managed, &args, quiet)?;
+        coordinator.wait_for_stragglers();
     }
 
     let mut summary = coordinator.summary(&job, plugin.label(), files.len(), config.top, started.elapsed())?;
@@ -450,6 +451,19 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Gives sleeping workers the time to wake up and make their late
+    /// commit (which the done-set turns into a counted duplicate), so that
+    /// the summary shows it.
+    fn wait_for_stragglers(&mut self) {
+        let limit = Duration::from_secs_f64(self.config.claim_timeout * 2.0 + 3.0);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline
+            && self.workers.iter_mut().any(|w| w.mode == WorkerMode::Sleep && matches!(w.child.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Workers exit by themselves once they see the job finished; any that
     /// do not (a sleeping one, say) are killed: they hold nothing of value.
     fn stop_workers(&mut self) {
@@ -490,9 +504,32 @@ impl Coordinator {
     }
 }
 
-/// Task ids of the entries now in the stream (undelivered or pending:
-/// entries are deleted when their task is committed or retried).
+/// Task ids of the stream entries that some worker will still get: not yet
+/// delivered to the group, or pending (delivered, not acked). Entries are
+/// deleted when their task is committed or retried, but one can also be
+/// stranded — delivered, then its pending record lost with a recreated
+/// group — and those must be submitted again.
 fn stream_task_ids(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<HashSet<String>> {
+    store::ensure_group(conn, keys)?;
+    let groups: Value = redis::cmd("XINFO").arg("GROUPS").arg(&keys.stream).query(conn)?;
+    let last_delivered = group_field(&groups, store::GROUP, "last-delivered-id").and_then(|id| parse_stream_id(&id)).unwrap_or((0, 0));
+    let mut pending = HashSet::new();
+    let mut start = "-".to_string();
+    loop {
+        let page: Value = redis::cmd("XPENDING").arg(&keys.stream).arg(store::GROUP).arg(&start).arg("+").arg(1000).query(conn)?;
+        let Value::Array(rows) = &page else { break };
+        let mut last = None;
+        for row in rows {
+            if let Value::Array(fields) = row {
+                last = fields.first().and_then(store::as_string);
+                pending.extend(last.clone());
+            }
+        }
+        match (rows.len(), last) {
+            (1000, Some(id)) => start = format!("({id}"),
+            _ => break,
+        }
+    }
     let mut ids = HashSet::new();
     let mut start = "-".to_string();
     loop {
@@ -501,13 +538,16 @@ fn stream_task_ids(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<Has
         let mut last = None;
         for item in items {
             let Value::Array(pair) = item else { continue };
-            last = pair.first().and_then(store::as_string);
+            let Some(entry_id) = pair.first().and_then(store::as_string) else { continue };
+            last = Some(entry_id.clone());
+            let live = parse_stream_id(&entry_id).is_some_and(|id| id > last_delivered) || pending.contains(&entry_id);
+            if !live {
+                continue;
+            }
             if let Some(Value::Array(fields)) = pair.get(1) {
                 for kv in fields.chunks(2) {
                     if store::as_string(&kv[0]).as_deref() == Some("task") {
-                        if let Some(id) = kv.get(1).and_then(store::as_string) {
-                            ids.insert(id);
-                        }
+                        ids.extend(kv.get(1).and_then(store::as_string));
                     }
                 }
             }
@@ -518,6 +558,28 @@ fn stream_task_ids(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<Has
         }
     }
     Ok(ids)
+}
+
+fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// A field of one group in an `XINFO GROUPS` reply (RESP2 flat pairs or RESP3 map).
+fn group_field(groups: &Value, group: &str, field: &str) -> Option<String> {
+    let Value::Array(groups) = groups else { return None };
+    groups.iter().find_map(|g| {
+        let pairs: Vec<(String, Option<String>)> = match g {
+            Value::Array(flat) => flat.chunks(2).filter_map(|kv| Some((store::as_string(&kv[0])?, kv.get(1).and_then(store::as_string)))).collect(),
+            Value::Map(map) => map.iter().filter_map(|(k, v)| Some((store::as_string(k)?, store::as_string(v)))).collect(),
+            _ => return None,
+        };
+        let name = pairs.iter().find(|(k, _)| k == "name").and_then(|(_, v)| v.clone())?;
+        if name != group {
+            return None;
+        }
+        pairs.into_iter().find(|(k, _)| k == field).and_then(|(_, v)| v)
+    })
 }
 
 fn done_mask(conn: &mut Connection, keys: &Keys, ids: &[String]) -> redis::RedisResult<Vec<bool>> {

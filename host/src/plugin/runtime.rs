@@ -279,6 +279,9 @@ impl PluginInstance {
     ) -> Result<R, PluginError> {
         let plugin = self.plugin.inner.label.clone();
         self.store.set_epoch_deadline(deadline_ticks(self.plugin.inner.policy.call_deadline));
+        // Only a refusal during this call explains its failure: a guest may
+        // have survived an earlier one (a failed `try_reserve`).
+        self.store.data_mut().limiter.exceeded = false;
         match f(&mut self.store, &self.bindings) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(message)) => Err(PluginError::Guest { plugin, at: at.clone(), message }),

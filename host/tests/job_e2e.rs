@@ -1,0 +1,238 @@
+//! End-to-end jobs against real redis-server processes and real worker
+//! processes. Every test compares the job's counts with an independent count
+//! of the same files made here.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn data_arg(dir: &tempfile::TempDir) -> String {
+    dir.path().display().to_string()
+}
+
+/// Polls `f` until true (or panics after `secs`).
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stream_len(conn: &mut redis::Connection) -> usize {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(conn).unwrap_or_default();
+    keys.first().map_or(0, |k| redis::cmd("XLEN").arg(k).query(conn).unwrap_or(0))
+}
+
+fn count_key(conn: &mut redis::Connection) -> Option<String> {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:count").query(conn).unwrap_or_default();
+    keys.into_iter().next()
+}
+
+fn job_running(job: &mut RunningJob) -> bool {
+    job.child.try_wait().unwrap().is_none()
+}
+
+#[test]
+fn words_job_counts_exactly_and_the_sorted_set_is_readable() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(4.0, 4, 11);
+    let r = run_job("words", &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let want = reference_words(&files);
+    assert_counts_eq(&r.counts, &want);
+    assert_eq!(summary_u64(&r.summary, "tokens"), want.values().sum::<u64>());
+    assert_eq!(summary_u64(&r.summary, "distinct"), want.len() as u64);
+    // The README's promise: ZREVRANGE on the named key shows the counts.
+    let key = r.summary["count_key"].as_str().unwrap().to_string();
+    let mut conn = redis.conn();
+    let top: Vec<(String, f64)> = redis::cmd("ZREVRANGE").arg(&key).arg(0).arg(0).arg("WITHSCORES").query(&mut conn).unwrap();
+    let max = want.values().max().unwrap();
+    assert_eq!(top[0].1 as u64, *max);
+    assert_eq!(want[&top[0].0], *max);
+}
+
+#[test]
+fn split_space_job_matches_python_split() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(3.0, 3, 12);
+    let r = run_job("split-space", &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_counts_eq(&r.counts, &reference_split_space(&files));
+}
+
+#[test]
+fn one_large_file_is_split_across_workers() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(8.0, 1, 13);
+    let r = run_job("words", &["--redis", &redis.url(), "--workers", "3", "--split-mb", "0.5", &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "tasks") >= 15, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn workers_killed_mid_task_are_respawned_and_nothing_is_lost() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(24.0, 6, 14);
+    let mut job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", &data_arg(&dir)]);
+    let pid = job.child.id();
+    let mut conn = redis.conn();
+    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
+    let mut kills = 0;
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(250));
+        if let Some(worker) = workers_of(pid).first() {
+            // SAFETY: killing a worker process of our own job.
+            unsafe { libc::kill(*worker as i32, libc::SIGKILL) };
+            kills += 1;
+        }
+    }
+    let r = finish_job(job);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(kills >= 1);
+    assert!(summary_u64(&r.summary, "worker_respawns") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn sleeping_worker_is_robbed_and_its_late_commit_suppressed() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(12.0, 4, 15);
+    let r = run_job("words", &["--redis", &redis.url(), "--workers", "1", "--sleeping-workers", "1", "--split-mb", "0.5", &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "tasks_stolen") >= 1, "{}", r.summary);
+    assert!(summary_u64(&r.summary, "duplicates_suppressed") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn crashing_workers_from_config_lose_nothing() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(8.0, 4, 16);
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.json");
+    std::fs::write(&config, r#"{"N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 2, "N_SLEEPING_WORKERS": 0, "CLAIM_TIMEOUT": 1, "SPLIT_MB": 0.5}"#).unwrap();
+    let r = run_job("words", &["--redis", &redis.url(), "--config", config.to_str().unwrap(), &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "tasks_stolen") >= 2, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn redis_killed_and_restarted_from_its_dump_several_times() {
+    let mut redis = RedisServer::start();
+    let (dir, files) = gen_data(32.0, 8, 17);
+    let mut job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", "--checkpoint-interval", "0.3", &data_arg(&dir)]);
+    let mut conn = redis.conn();
+    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
+    let mut restarts = 0;
+    while restarts < 3 && job_running(&mut job) {
+        std::thread::sleep(Duration::from_millis(700));
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(200));
+        redis.restart();
+        restarts += 1;
+    }
+    let r = finish_job(job);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(restarts >= 2, "the job ended before Redis could be killed twice; use more data");
+    assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn restore_from_a_dump_older_than_the_tasks() {
+    let mut redis = RedisServer::start();
+    redis.save(); // an empty dump: predates every XADD of the job
+    let (dir, files) = gen_data(16.0, 8, 18);
+    let mut job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", "--checkpoint-interval", "0", &data_arg(&dir)]);
+    let mut conn = redis.conn();
+    wait_until(60, "first counts", || count_key(&mut conn).is_some());
+    redis.restart();
+    let mut conn = redis.conn();
+    assert!(count_key(&mut conn).is_none(), "the restore should have lost the counts");
+    let r = finish_job(job);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn the_same_task_submitted_twice_counts_once() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(16.0, 16, 19);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", &data_arg(&dir)]);
+    let mut conn = redis.conn();
+    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
+    let stream: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(&mut conn).unwrap();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE").arg(&stream[0]).arg("-").arg("+").query(&mut conn).unwrap();
+    assert!(entries.len() > 2);
+    for (_, fields) in &entries {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&stream[0]).arg("*");
+        for (f, v) in fields {
+            cmd.arg(f).arg(v);
+        }
+        let _: String = cmd.query(&mut conn).unwrap();
+    }
+    let r = finish_job(job);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "duplicates_suppressed") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn consumer_group_destroyed_and_recreated_mid_job() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(16.0, 16, 20);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", &data_arg(&dir)]);
+    let mut conn = redis.conn();
+    wait_until(60, "first counts", || count_key(&mut conn).is_some());
+    let stream: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(&mut conn).unwrap();
+    let _: i64 = redis::cmd("XGROUP").arg("DESTROY").arg(&stream[0]).arg("workers").query(&mut conn).unwrap();
+    // Recreated at `$`: the entries already in the stream are never delivered
+    // to it; the coordinator must notice and submit those tasks again.
+    let _: String = redis::cmd("XGROUP").arg("CREATE").arg(&stream[0]).arg("workers").arg("$").query(&mut conn).unwrap();
+    let r = finish_job(job);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn a_file_without_the_text_column_is_dead_lettered_and_the_rest_counts() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(2.0, 2, 21);
+    std::fs::write(dir.path().join("bad.csv"), "a,b,c\n1,2,3\n").unwrap();
+    let r = run_job("words", &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert_eq!(r.status.code(), Some(1), "dead letters make the exit status 1: {}", r.stderr);
+    let dead = r.summary["dead_lettered"].as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{}", r.summary);
+    assert!(dead[0]["file"].as_str().unwrap().ends_with("bad.csv"));
+    assert!(dead[0]["error"].as_str().unwrap().contains("no column named `text`"), "{}", dead[0]);
+    assert_eq!(summary_u64(&r.summary, "retries"), 2, "3 attempts = 2 retries");
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
+#[test]
+fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (dir, files) = gen_data(6.0, 4, 22);
+    let dd = data_dir.path().display().to_string();
+    let r = run_job("words", &["--data-dir", &dd, "--chaos-redis-restart", "0.6", &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let want = reference_words(&files);
+    assert_counts_eq(&r.counts, &want);
+    assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
+    assert!(processes_mentioning(&dd).is_empty(), "a managed redis-server is still running");
+    assert!(!r.summary["redis"].as_str().unwrap().contains(&std::fs::read_to_string(data_dir.path().join("redis.pass")).unwrap()), "password leaked in the summary");
+    // Same job again: found finished in the managed Redis's dump, same answer.
+    let again = run_job("words", &["--data-dir", &dd, &data_arg(&dir)]);
+    assert!(again.status.success(), "{}", again.stderr);
+    assert_eq!(again.summary["resumed"], true);
+    assert_eq!(again.summary["job"], r.summary["job"]);
+    assert_counts_eq(&again.counts, &want);
+    assert!(processes_mentioning(&dd).is_empty());
+}
