@@ -225,6 +225,13 @@ impl Plugin {
         let state = StoreState { wasi, table: ResourceTable::new(), limiter: policy.limiter() };
         let mut store = Store::new(self.inner.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
+        // Wasmtime caps what one call may copy out of the guest at 128 MiB
+        // by default, about 3.4 million keys from `finish`: below the key
+        // cap, and reported as a trap. A guest cannot return more than its
+        // memory, which the host holds in at most 4 times the bytes (a
+        // 16-byte (string, u64) becomes 32; an 8-byte string 24), so the
+        // policy's memory limit bounds it and the output caps apply.
+        store.set_hostcall_fuel(policy.max_memory_bytes.saturating_mul(4));
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(policy.call_deadline));
         let bindings = self.inner.pre.instantiate(&mut store).map_err(|e| PluginError::Trap {
