@@ -69,7 +69,8 @@ fn count(args: PluginCountArgs) -> anyhow::Result<i32> {
         count_files(&mut instance, params, &files)?
     } else {
         let texts: Vec<&str> = args.text.iter().map(String::as_str).collect();
-        (count_texts(&mut instance, params, &texts)?, ReadStats::default())
+        let bytes = texts.iter().map(|t| t.len() as u64).sum();
+        (count_texts(&mut instance, params, &texts)?, ReadStats { rows: texts.len() as u64, bytes, ..ReadStats::default() })
     };
     let elapsed = started.elapsed();
     if let Some(path) = &args.output {

@@ -12,7 +12,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::error::{Location, PluginError};
-use super::sandbox::{MemoryLimiter, SandboxPolicy};
+use super::sandbox::{MemoryLimiter, SandboxPolicy, STDERR_QUOTE_BYTES, STDERR_RENEW_BYTES};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -263,7 +263,7 @@ impl PluginInstance {
 
     /// Starts a task. Rebuilds the instance first if a trap poisoned it.
     pub fn start_task(&mut self, params: &[(String, String)]) -> Result<TaskCounter<'_>, PluginError> {
-        if self.poisoned {
+        if self.poisoned || self.stderr.contents().len() > STDERR_RENEW_BYTES {
             let (store, bindings, stderr) = self.plugin.new_store()?;
             (self.store, self.bindings, self.stderr, self.poisoned) = (store, bindings, stderr, false);
         }
@@ -302,7 +302,8 @@ impl PluginInstance {
                     PluginError::Deadline { plugin, at, deadline_ms: policy.call_deadline.as_millis() }
                 } else {
                     let stderr = self.stderr.contents();
-                    let stderr = String::from_utf8_lossy(&stderr);
+                    let tail = &stderr[stderr.len().saturating_sub(STDERR_QUOTE_BYTES)..];
+                    let stderr = String::from_utf8_lossy(tail);
                     let stderr = stderr.trim();
                     let detail = if stderr.is_empty() { format!("{err:#}") } else { format!("{err:#}; plugin stderr: {stderr}") };
                     PluginError::Trap { plugin, at, detail }

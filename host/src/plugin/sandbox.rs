@@ -35,8 +35,13 @@ impl Default for SandboxPolicy {
     }
 }
 
-/// Bytes of the guest's stderr kept to explain a trap (panic messages).
-const STDERR_CAPTURE_BYTES: usize = 16 << 10;
+/// Capacity of the guest's stderr pipe. A write past it fails (and Rust's
+/// `eprintln!` then panics), so an instance whose pipe passes
+/// [`STDERR_RENEW_BYTES`] is rebuilt before its next task.
+const STDERR_CAPTURE_BYTES: usize = 1 << 20;
+pub(crate) const STDERR_RENEW_BYTES: usize = 64 << 10;
+/// The tail of stderr quoted in a trap message.
+pub(crate) const STDERR_QUOTE_BYTES: usize = 2 << 10;
 
 impl SandboxPolicy {
     /// A WASI context with every capability denied, and a pipe that captures

@@ -9,7 +9,7 @@
 //! | `membomb`     | allocates and touches memory until the allocator aborts            |
 //! | `trap`        | panics with "evil plugin panics on purpose"                        |
 //! | `trap-on`     | panics on rows containing `needle`, else counts whitespace words   |
-//! | `huge-keys`   | adds `keys` distinct keys (default 6,000,000)                      |
+//! | `huge-keys`   | adds `keys` distinct keys (default 5,000,001: one over the host's default cap) |
 //! | `long-key`    | adds one key of `bytes` bytes (default 100,000)                    |
 //! | `read-file`   | reads /etc/passwd, lists /, writes /tmp: `LEAK:file` or `denied:file` |
 //! | `env`         | `LEAK:env` per env var / extra argument, else `denied:env`         |
@@ -43,6 +43,11 @@ const MODES: &[&str] = &[
     "try-alloc",
     "stderr",
 ];
+
+/// One key more than the host's default `max_keys` (5,000,000). Short keys
+/// (at most 7 digits) fit the default 512 MiB of guest memory with the SDK's
+/// map; 6,000,000 do not (the guest runs out of memory first).
+const DEFAULT_HUGE_KEYS: u64 = 5_000_001;
 
 /// The panic message of the `trap` modes, which the host must report.
 pub const PANIC_MESSAGE: &str = "evil plugin panics on purpose";
@@ -98,7 +103,7 @@ impl Counter for Evil {
                 Some(needle) if !needle.is_empty() => Mode::TrapOn(needle.to_string()),
                 _ => return Err("mode `trap-on` needs a non-empty parameter `needle`".into()),
             },
-            Some("huge-keys") => Mode::HugeKeys(number(params, "keys", 6_000_000)?),
+            Some("huge-keys") => Mode::HugeKeys(number(params, "keys", DEFAULT_HUGE_KEYS)?),
             Some("long-key") => Mode::LongKey(number(params, "bytes", 100_000)?),
             Some("read-file") => Mode::ReadFile,
             Some("env") => Mode::Env,
@@ -127,8 +132,8 @@ impl Counter for Evil {
                 }
             }
             Mode::HugeKeys(n) => {
-                // Short keys (at most 7 digits for the default) so that the
-                // guest's 512 MiB hold the map, the result list and the keys.
+                // Short keys, so that the guest's memory holds the map, the
+                // result list and the keys (see DEFAULT_HUGE_KEYS).
                 let mut key = String::with_capacity(20);
                 for i in 0..*n {
                     key.clear();
