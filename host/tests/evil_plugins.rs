@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wc_host::count::{count_texts, CountMap};
@@ -22,75 +20,22 @@ use wc_host::plugin::{Plugin, PluginError, PluginInstance, PluginRuntime, Sandbo
 /// Must match `PANIC_MESSAGE` in tests/evil-plugins/evil/src/lib.rs.
 const PANIC_MESSAGE: &str = "evil plugin panics on purpose";
 
-// ---------------------------------------------------------------- building
+mod support;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+fn evil_wasm() -> &'static Path {
+    &support::evil_plugins().0
 }
 
-/// `$CARGO_TARGET_DIR`, else the repository's usual `~/.cache/wc-host/target`.
+fn other_world_wasm() -> &'static Path {
+    &support::evil_plugins().1
+}
+
+fn split_space_wasm() -> PathBuf {
+    support::plugin("split-space")
+}
+
 fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => root().join(dir),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/wc-host/target"),
-    }
-}
-
-/// Runs cargo in the repository root; fails the test with cargo's stderr.
-fn cargo_build(what: &str, args: &[&str]) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .arg("build")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build {what}: {e}"));
-    assert!(
-        output.status.success(),
-        "building {what} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-struct EvilWasm {
-    evil: PathBuf,
-    other_world: PathBuf,
-}
-
-/// Builds the evil workspace once per test process.
-fn evil_wasm() -> &'static EvilWasm {
-    static BUILT: OnceLock<EvilWasm> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let manifest = root().join("tests/evil-plugins/Cargo.toml");
-        cargo_build(
-            "the evil plugins",
-            &["--release", "--target", "wasm32-wasip2", "--manifest-path", manifest.to_str().unwrap()],
-        );
-        let dir = target_dir().join("wasm32-wasip2/release");
-        let wasm = EvilWasm { evil: dir.join("evil.wasm"), other_world: dir.join("other_world.wasm") };
-        for path in [&wasm.evil, &wasm.other_world] {
-            assert!(path.is_file(), "cargo succeeded but {} is missing", path.display());
-        }
-        wasm
-    })
-}
-
-/// The shipped `split-space` plugin: `plugins/split-space.wasm`, built if missing.
-fn split_space_wasm() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let shipped = root().join("plugins/split-space.wasm");
-        if shipped.is_file() {
-            return shipped;
-        }
-        cargo_build("split-space", &["--profile", "wasm", "--target", "wasm32-wasip2", "-p", "split-space"]);
-        let built = target_dir().join("wasm32-wasip2/wasm/split_space.wasm");
-        assert!(built.is_file(), "cargo succeeded but {} is missing", built.display());
-        built
-    })
+    support::target_dir()
 }
 
 // ---------------------------------------------------------------- helpers
@@ -124,7 +69,7 @@ struct Evil {
 
 fn evil(policy: SandboxPolicy) -> Evil {
     let runtime = runtime(policy);
-    let plugin = runtime.load(&evil_wasm().evil).unwrap_or_else(|e| panic!("loading the evil plugin: {e}"));
+    let plugin = runtime.load(&evil_wasm()).unwrap_or_else(|e| panic!("loading the evil plugin: {e}"));
     assert_eq!(plugin.info().name, "evil");
     let instance = plugin.instantiate().unwrap_or_else(|e| panic!("instantiating the evil plugin: {e}"));
     Evil { runtime, plugin, instance }
@@ -173,7 +118,7 @@ fn assert_recovers(runtime: &PluginRuntime, instance: &mut PluginInstance) {
     }
 
     let split_space = runtime
-        .load(split_space_wasm())
+        .load(&split_space_wasm())
         .unwrap_or_else(|e| panic!("the runtime cannot load split-space any more: {e}"));
     let mut good_instance = split_space.instantiate().unwrap_or_else(|e| panic!("instantiating split-space: {e}"));
     let got = count_texts(&mut good_instance, &[], &["a b a"]).unwrap_or_else(|e| panic!("split-space failed: {e}"));
@@ -423,7 +368,7 @@ fn garbage_after_the_component_header_fails_to_compile() {
 #[test]
 fn component_of_another_world_is_refused() {
     let mut e = evil(SandboxPolicy::default());
-    let path = &evil_wasm().other_world;
+    let path = &other_world_wasm();
     let err = e.runtime.load(path).err().expect("a component of another world must be refused");
     assert!(matches!(err, PluginError::WrongWorld { .. }), "expected WrongWorld, got {err:?}");
     assert_names(&err, &path.display().to_string());

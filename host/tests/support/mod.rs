@@ -32,6 +32,35 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// `$CARGO_TARGET_DIR`, else the repository's usual `~/.cache/wc-host/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => workspace_root().join(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/wc-host/target"),
+    }
+}
+
+/// The test-only plugins of `tests/evil-plugins`, built once per test
+/// process: (`evil.wasm`, `other_world.wasm`).
+pub fn evil_plugins() -> &'static (PathBuf, PathBuf) {
+    static BUILT: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let manifest = workspace_root().join("tests/evil-plugins/Cargo.toml");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .expect("cannot run cargo");
+        assert!(output.status.success(), "building the evil plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        let dir = target_dir().join("wasm32-wasip2/release");
+        (dir.join("evil.wasm"), dir.join("other_world.wasm"))
+    })
+}
+
 pub fn wc_host() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wc-host"));
     cmd.env_remove("REDIS_URL").env("RUST_LOG", "warn");
@@ -200,9 +229,10 @@ pub fn spawn_job(plugin_name: &str, args: &[&str]) -> RunningJob {
     if !args.contains(&"--config") {
         cmd.arg("--config").arg(write_config(out_dir.path()));
     }
+    let plugin_path = if Path::new(plugin_name).is_absolute() { PathBuf::from(plugin_name) } else { plugin(plugin_name) };
     let child = cmd
         .arg("--plugin")
-        .arg(plugin(plugin_name))
+        .arg(plugin_path)
         .arg("--json")
         .arg("--quiet")
         .arg("--output")

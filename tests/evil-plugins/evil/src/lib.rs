@@ -9,6 +9,7 @@
 //! | `membomb`     | allocates and touches memory until the allocator aborts            |
 //! | `trap`        | panics with "evil plugin panics on purpose"                        |
 //! | `trap-on`     | panics on rows containing `needle`, else counts whitespace words   |
+//! | (`needle`)    | with `loop`/`membomb`: misbehave only on rows containing it        |
 //! | `huge-keys`   | adds `keys` distinct keys (default 5,000,001: one over the host's default cap) |
 //! | `long-key`    | adds one key of `bytes` bytes (default 100,000)                    |
 //! | `read-file`   | reads /etc/passwd, lists /, writes /tmp: `LEAK:file` or `denied:file` |
@@ -70,6 +71,9 @@ enum Mode {
 
 pub struct Evil {
     mode: Mode,
+    /// With `loop` or `membomb`: misbehave only on rows containing it, and
+    /// count whitespace words elsewhere (a poison row inside a real job).
+    needle: Option<String>,
     verbose: bool,
     /// What `membomb` grabbed; kept so that nothing is freed.
     hoard: Vec<Vec<u8>>,
@@ -114,11 +118,18 @@ impl Counter for Evil {
             Some("stderr") => Mode::Stderr(number(params, "bytes", 10_000)?),
             Some(other) => return Err(format!("unknown mode `{other}` (one of: {})", MODES.join(", "))),
         };
-        Ok(Evil { mode, verbose: params.flag("verbose", false)?, hoard: Vec::new() })
+        let needle = params.get("needle").filter(|n| !n.is_empty()).map(str::to_string);
+        Ok(Evil { mode, needle, verbose: params.flag("verbose", false)?, hoard: Vec::new() })
     }
 
     fn count_row(&mut self, row: &[&str], counts: &mut Counts) -> Result<(), String> {
         let text = row[0];
+        if matches!(self.mode, Mode::Loop | Mode::MemBomb) && self.needle.as_ref().is_some_and(|n| !text.contains(n.as_str())) {
+            for word in text.split_whitespace() {
+                counts.add(word);
+            }
+            return Ok(());
+        }
         match &self.mode {
             Mode::Loop => spin_forever(),
             Mode::MemBomb => self.membomb(),
