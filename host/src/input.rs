@@ -23,6 +23,10 @@ pub enum InputError {
     Csv { path: PathBuf, row: RowLabel, detail: String },
     #[error("{path}: no column named `{column}` in the header (columns: {header})")]
     MissingColumn { path: PathBuf, column: String, header: String },
+    #[error("{path}: not a CSV file? its first row is binary data, not a header (no column named `{column}`)")]
+    BinaryHeader { path: PathBuf, column: String },
+    #[error("{path}: not a regular file (a FIFO, socket or device cannot be split and re-read by workers)")]
+    NotAFile { path: PathBuf },
     #[error("{path}: the file is empty (no header row)")]
     NoHeader { path: PathBuf },
     #[error("`{pattern}` matches no file")]
@@ -31,6 +35,8 @@ pub enum InputError {
     NoCsvInDirectory { path: PathBuf },
     #[error("{path}: changed since the job was planned (size or modification time differ); re-plan the job")]
     Changed { path: PathBuf },
+    #[error("{path}: no longer exists (deleted or moved since the job was planned)")]
+    Gone { path: PathBuf },
 }
 
 /// " row N" or nothing.
@@ -51,7 +57,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> InputError + '_ {
 }
 
 /// Resolves files, directories (their `*.csv` files, recursively) and glob
-/// patterns into a sorted, de-duplicated list of files.
+/// patterns into a sorted, de-duplicated list of regular files. A file named
+/// twice (`a.csv` and `./a.csv`, or through a symlink) is listed once: its
+/// tasks would be the same tasks (their ids come from the canonical path),
+/// so it could not be counted twice anyway. Anything else than a regular
+/// file (a FIFO, a device) is an error, since workers must be able to seek
+/// in it and read it again.
 pub fn resolve_inputs(specs: &[String]) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     for spec in specs {
@@ -63,7 +74,7 @@ pub fn resolve_inputs(specs: &[String]) -> Result<Vec<PathBuf>, InputError> {
                 return Err(InputError::NoCsvInDirectory { path: path.to_path_buf() });
             }
         } else if path.exists() {
-            files.push(path.to_path_buf());
+            files.push(regular_file(path)?);
         } else if spec.contains(['*', '?', '[']) {
             let matches: Vec<PathBuf> = glob::glob(spec)
                 .map_err(|e| InputError::Csv { path: spec.into(), row: RowLabel(None), detail: format!("bad glob: {e}") })?
@@ -80,7 +91,30 @@ pub fn resolve_inputs(specs: &[String]) -> Result<Vec<PathBuf>, InputError> {
     }
     files.sort();
     files.dedup();
-    Ok(files)
+    let mut seen: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
+    let mut unique = Vec::with_capacity(files.len());
+    for path in files {
+        let canonical = std::fs::canonicalize(&path).map_err(io_err(&path))?;
+        match seen.entry(canonical) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                tracing::warn!("{} is the same file as {}: counted once", path.display(), first.get().display());
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(path.clone());
+                unique.push(path);
+            }
+        }
+    }
+    Ok(unique)
+}
+
+/// `path` if it is (or links to) a regular file.
+fn regular_file(path: &Path) -> Result<PathBuf, InputError> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    if !meta.is_file() {
+        return Err(InputError::NotAFile { path: path.to_path_buf() });
+    }
+    Ok(path.to_path_buf())
 }
 
 fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
@@ -89,7 +123,7 @@ fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
         if path.is_dir() {
             collect_csv(&path, out)?;
         } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-            out.push(path);
+            out.push(regular_file(&path)?);
         }
     }
     Ok(())
@@ -117,7 +151,12 @@ impl FileIdentity {
 
     /// Fails when the file on disk is no longer the planned one.
     pub fn check_unchanged(&self) -> Result<(), InputError> {
-        let now = FileIdentity::of(&self.path)?;
+        let now = match FileIdentity::of(&self.path) {
+            Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(InputError::Gone { path: self.path.clone() });
+            }
+            other => other?,
+        };
         if now != *self {
             return Err(InputError::Changed { path: self.path.clone() });
         }
@@ -152,7 +191,8 @@ fn csv_builder() -> csv::ReaderBuilder {
 }
 
 /// Splits a file into ranges of about `target_bytes`, each starting on a
-/// record boundary. Files no larger than `target_bytes` are one range.
+/// record boundary (never on one that begins with a UTF-8 BOM, see
+/// `starts_with_bom`). Files no larger than `target_bytes` are one range.
 pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, InputError> {
     let file = FileIdentity::of(path)?;
     let target = target_bytes.max(1);
@@ -160,6 +200,7 @@ pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, Inp
         return Ok(vec![InputRange { file: file.clone(), start: 0, end: file.size, first_row: 1 }]);
     }
     let reader = File::open(path).map_err(io_err(path))?;
+    let peek = File::open(path).map_err(io_err(path))?;
     let mut csv = csv_builder().from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let mut ranges = Vec::new();
@@ -174,13 +215,28 @@ pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, Inp
         }
         row += 1;
         let pos = csv.position().byte();
-        if pos - start >= target && pos < file.size {
+        if pos - start >= target && pos < file.size && !starts_with_bom(&peek, pos).map_err(io_err(path))? {
             ranges.push(InputRange { file: file.clone(), start, end: pos, first_row });
             (start, first_row) = (pos, row);
         }
     }
     ranges.push(InputRange { file: file.clone(), start, end: file.size, first_row });
     Ok(ranges)
+}
+
+/// Does a UTF-8 byte order mark start at `pos`? The csv parser drops a BOM
+/// at the start of its input, so a range must not start on one: a record
+/// beginning with a BOM in the middle of a file (files concatenated with
+/// `cat`, say) would lose it, or vanish when it is nothing else, when read
+/// as its own range, but not in a whole-file parse.
+fn starts_with_bom(file: &File, pos: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 3];
+    match file.read_exact_at(&mut head, pos) {
+        Ok(()) => Ok(head == *b"\xef\xbb\xbf"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Counts of the rows a read skipped or repaired, reported with the job.
@@ -229,13 +285,41 @@ pub fn column_indices(path: &Path, columns: &[String]) -> Result<Vec<usize>, Inp
     columns
         .iter()
         .map(|col| {
-            names.iter().position(|n| n == col).ok_or_else(|| InputError::MissingColumn {
-                path: path.to_path_buf(),
-                column: col.clone(),
-                header: names.join(", "),
+            names.iter().position(|n| n == col).ok_or_else(|| {
+                // Random bytes named .csv: say so, rather than quote them.
+                let binary = header.as_slice().iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+                if binary {
+                    InputError::BinaryHeader { path: path.to_path_buf(), column: col.clone() }
+                } else {
+                    InputError::MissingColumn { path: path.to_path_buf(), column: col.clone(), header: header_preview(&names) }
+                }
             })
         })
         .collect()
+}
+
+/// The header's column names for a message: control characters escaped,
+/// at most about 300 characters.
+fn header_preview(names: &[String]) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut out = String::new();
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for c in name.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        if out.chars().count() > MAX_CHARS {
+            let cut: String = out.chars().take(MAX_CHARS).collect();
+            return format!("{cut}... ({} columns)", names.len());
+        }
+    }
+    out
 }
 
 /// Reads one range and hands the plugin's columns to `on_batch`, batch by

@@ -13,8 +13,9 @@ use rustc_hash::FxHashMap;
 
 use crate::cli::SandboxArgs;
 use crate::count::{count_range, RangeCounts};
+use crate::input::ReadStats;
 use crate::plugin::{PluginInstance, PluginRuntime};
-use crate::store::{self, Entry, JobMeta, Keys, Store, GROUP, MAX_PAIRS_PER_CALL};
+use crate::store::{self, CommitMode, Entry, JobMeta, Keys, Store, GROUP, MAX_PAIRS_PER_CALL};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkerMode {
@@ -205,8 +206,8 @@ impl Worker {
         Ok(state.as_deref() == Some("finished"))
     }
 
-    /// Commits a task's counts in bounded parts; each part is applied once
-    /// whatever happens (see `wc_functions.lua`), so a part is simply retried
+    /// Commits a task's counts. Each commit call is applied at most once
+    /// whatever happens (see `wc_functions.lua`), so a call is simply retried
     /// until Redis answers.
     fn commit(&mut self, entry: &Entry, counts: RangeCounts) -> anyhow::Result<()> {
         let mut merged: FxHashMap<String, u64> = FxHashMap::default();
@@ -216,9 +217,42 @@ impl Worker {
             }
         }
         let mut pairs: Vec<(String, u64)> = merged.into_iter().collect();
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let applied = match self.meta.commit_mode {
+            CommitMode::Reduce => self.commit_result(entry, &pairs, &counts.stats)?,
+            CommitMode::Live => {
+                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                self.commit_live(entry, &pairs, &counts.stats)?
+            }
+        };
+        if applied {
+            tracing::debug!("worker {}: committed task {}", self.name, entry.task.id);
+        } else {
+            tracing::info!("worker {}: task {} was already counted; duplicate suppressed", self.name, entry.task.id);
+        }
+        Ok(())
+    }
+
+    /// Reduce mode: the task's counts as one blob, in one call.
+    fn commit_result(&mut self, entry: &Entry, pairs: &[(String, u64)], stats: &ReadStats) -> anyhow::Result<bool> {
+        let blob = store::blob::encode(pairs);
+        let tokens: u64 = pairs.iter().map(|(_, n)| n).sum();
+        let result: i64 = self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
+            redis::cmd("FCALL")
+                .arg("wc_commit_task_result").arg(4)
+                .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
+                .arg(GROUP).arg(&entry.id).arg(&entry.task.id)
+                .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows)
+                .arg(tokens).arg(pairs.len())
+                .arg(&blob)
+                .query(conn)
+        })?;
+        Ok(result == 1)
+    }
+
+    /// Live mode: ZINCRBYs in parts of at most `MAX_PAIRS_PER_CALL` pairs,
+    /// a deterministic function of the task (keys sorted), each part gated.
+    fn commit_live(&mut self, entry: &Entry, pairs: &[(String, u64)], stats: &ReadStats) -> anyhow::Result<bool> {
         let parts: Vec<&[(String, u64)]> = if pairs.is_empty() { vec![&[][..]] } else { pairs.chunks(MAX_PAIRS_PER_CALL).collect() };
-        let stats = counts.stats;
         let mut applied = false;
         for (index, part) in parts.iter().enumerate() {
             let total = parts.len();
@@ -235,12 +269,7 @@ impl Worker {
             })?;
             applied |= result == 1;
         }
-        if applied {
-            tracing::debug!("worker {}: committed task {}", self.name, entry.task.id);
-        } else {
-            tracing::info!("worker {}: task {} was already counted; duplicate suppressed", self.name, entry.task.id);
-        }
-        Ok(())
+        Ok(applied)
     }
 
     fn fail(&mut self, entry: &Entry, error: &str) -> anyhow::Result<()> {

@@ -26,9 +26,10 @@ fn stream_len(conn: &mut redis::Connection) -> usize {
     keys.first().map_or(0, |k| redis::cmd("XLEN").arg(k).query(conn).unwrap_or(0))
 }
 
-fn count_key(conn: &mut redis::Connection) -> Option<String> {
-    let keys: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:count").query(conn).unwrap_or_default();
-    keys.into_iter().next()
+/// Tasks done so far (0 when the done-set is missing).
+fn tasks_done(conn: &mut redis::Connection) -> usize {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:done").query(conn).unwrap_or_default();
+    keys.first().map_or(0, |k| redis::cmd("SCARD").arg(k).query(conn).unwrap_or(0))
 }
 
 fn job_running(job: &mut RunningJob) -> bool {
@@ -99,9 +100,18 @@ fn workers_killed_mid_task_are_respawned_and_nothing_is_lost() {
 
 #[test]
 fn sleeping_worker_is_robbed_and_its_late_commit_suppressed() {
+    sleeping_worker_in_mode("reduce");
+}
+
+#[test]
+fn sleeping_worker_is_robbed_and_suppressed_in_live_commit_mode() {
+    sleeping_worker_in_mode("live");
+}
+
+fn sleeping_worker_in_mode(mode: &str) {
     let redis = RedisServer::start();
     let (dir, files) = gen_data(12.0, 4, 15);
-    let r = run_job("words", &["--redis", &redis.url(), "--workers", "1", "--sleeping-workers", "1", "--split-mb", "0.5", &data_arg(&dir)]);
+    let r = run_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--workers", "1", "--sleeping-workers", "1", "--split-mb", "0.5", &data_arg(&dir)]);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(summary_u64(&r.summary, "tasks_stolen") >= 1, "{}", r.summary);
     assert!(summary_u64(&r.summary, "duplicates_suppressed") >= 1, "{}", r.summary);
@@ -123,14 +133,23 @@ fn crashing_workers_from_config_lose_nothing() {
 
 #[test]
 fn redis_killed_and_restarted_from_its_dump_several_times() {
+    redis_restarts_in_mode("reduce");
+}
+
+#[test]
+fn redis_killed_and_restarted_several_times_in_live_commit_mode() {
+    redis_restarts_in_mode("live");
+}
+
+fn redis_restarts_in_mode(mode: &str) {
     let mut redis = RedisServer::start();
     let (dir, files) = gen_data(32.0, 8, 17);
-    let mut job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", "--checkpoint-interval", "0.3", &data_arg(&dir)]);
+    let mut job = spawn_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--split-mb", "1", "--checkpoint-interval", "0.3", &data_arg(&dir)]);
     let mut conn = redis.conn();
     wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
     let mut restarts = 0;
     while restarts < 3 && job_running(&mut job) {
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(400));
         redis.kill();
         std::thread::sleep(Duration::from_millis(200));
         redis.restart();
@@ -148,12 +167,14 @@ fn restore_from_a_dump_older_than_the_tasks() {
     let mut redis = RedisServer::start();
     redis.save(); // an empty dump: predates every XADD of the job
     let (dir, files) = gen_data(16.0, 8, 18);
-    let mut job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", "--checkpoint-interval", "0", &data_arg(&dir)]);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", "--checkpoint-interval", "0", &data_arg(&dir)]);
     let mut conn = redis.conn();
-    wait_until(60, "first counts", || count_key(&mut conn).is_some());
+    wait_until(60, "a first task done", || tasks_done(&mut conn) > 0);
+    let paused = pause_workers(job.child.id());
     redis.restart();
     let mut conn = redis.conn();
-    assert!(count_key(&mut conn).is_none(), "the restore should have lost the counts");
+    assert_eq!(tasks_done(&mut conn), 0, "the restore should have lost the done tasks");
+    resume(&paused);
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
@@ -162,11 +183,21 @@ fn restore_from_a_dump_older_than_the_tasks() {
 
 #[test]
 fn the_same_task_submitted_twice_counts_once() {
+    same_task_twice_in_mode("reduce");
+}
+
+#[test]
+fn the_same_task_submitted_twice_counts_once_in_live_commit_mode() {
+    same_task_twice_in_mode("live");
+}
+
+fn same_task_twice_in_mode(mode: &str) {
     let redis = RedisServer::start();
     let (dir, files) = gen_data(16.0, 16, 19);
-    let job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", &data_arg(&dir)]);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--workers", "1", &data_arg(&dir)]);
     let mut conn = redis.conn();
-    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
+    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0 && !workers_of(job.child.id()).is_empty());
+    let paused = pause_workers(job.child.id());
     let stream: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(&mut conn).unwrap();
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE").arg(&stream[0]).arg("-").arg("+").query(&mut conn).unwrap();
     assert!(entries.len() > 2);
@@ -178,6 +209,7 @@ fn the_same_task_submitted_twice_counts_once() {
         }
         let _: String = cmd.query(&mut conn).unwrap();
     }
+    resume(&paused);
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(summary_u64(&r.summary, "duplicates_suppressed") >= 1, "{}", r.summary);
@@ -190,12 +222,14 @@ fn consumer_group_destroyed_and_recreated_mid_job() {
     let (dir, files) = gen_data(16.0, 16, 20);
     let job = spawn_job("words", &["--redis", &redis.url(), "--workers", "1", &data_arg(&dir)]);
     let mut conn = redis.conn();
-    wait_until(60, "first counts", || count_key(&mut conn).is_some());
+    wait_until(60, "a first task done", || tasks_done(&mut conn) > 0);
+    let paused = pause_workers(job.child.id());
     let stream: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(&mut conn).unwrap();
     let _: i64 = redis::cmd("XGROUP").arg("DESTROY").arg(&stream[0]).arg("workers").query(&mut conn).unwrap();
     // Recreated at `$`: the entries already in the stream are never delivered
     // to it; the coordinator must notice and submit those tasks again.
     let _: String = redis::cmd("XGROUP").arg("CREATE").arg(&stream[0]).arg("workers").arg("$").query(&mut conn).unwrap();
+    resume(&paused);
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
     assert_counts_eq(&r.counts, &reference_words(&files));

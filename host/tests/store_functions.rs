@@ -144,3 +144,41 @@ fn a_failing_task_is_retried_then_dead_lettered() {
     assert_eq!(meta(&mut conn, &keys, "retries"), 2);
     assert_eq!(meta(&mut conn, &keys, "dead"), 1);
 }
+
+fn commit_result(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, blob: &[u8]) -> redis::RedisResult<i64> {
+    redis::cmd("FCALL").arg("wc_commit_task_result").arg(4)
+        .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
+        .arg(GROUP).arg(entry).arg(task).arg(10).arg(100).arg(0).arg(0).arg(3).arg(2).arg(blob)
+        .query(conn)
+}
+
+#[test]
+fn a_task_result_is_stored_once_and_published_only_when_complete() {
+    let (_redis, mut conn, keys) = setup();
+    let blob = wc_host::store::blob::encode(&[("hello".into(), 2), ("world".into(), 1)]);
+    let entry = deliver(&mut conn, &keys);
+    assert_eq!(commit_result(&mut conn, &keys, &entry, "task-r", &blob).unwrap(), 1);
+    assert_eq!(pending(&mut conn, &keys), 0);
+    let other = wc_host::store::blob::encode(&[("hello".into(), 99)]);
+    assert_eq!(commit_result(&mut conn, &keys, &entry, "task-r", &other).unwrap(), 0, "gated by the done-set");
+    let stored: Vec<u8> = redis::cmd("HGET").arg(&keys.results).arg("task-r").query(&mut conn).unwrap();
+    assert_eq!(stored, blob, "the first result stays");
+    assert_eq!((meta(&mut conn, &keys, "tokens"), meta(&mut conn, &keys, "duplicates")), (3, 1));
+
+    let publish = |conn: &mut Connection, expected: i64| -> redis::RedisResult<i64> {
+        redis::cmd("FCALL").arg("wc_publish_counts").arg(4)
+            .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta).arg(&keys.results)
+            .arg(expected).query(conn)
+    };
+    let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(2).arg("hello").query(&mut conn).unwrap();
+    // A build that lost members (a restart mid-way) is refused, nothing changes.
+    assert!(publish(&mut conn, 2).unwrap_err().to_string().contains("rebuild"));
+    assert_eq!(score(&mut conn, &keys, "hello"), None);
+    let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(1).arg("world").query(&mut conn).unwrap();
+    assert_eq!(publish(&mut conn, 2).unwrap(), 2);
+    assert_eq!((score(&mut conn, &keys, "hello"), score(&mut conn, &keys, "world")), (Some(2.0), Some(1.0)));
+    let state: String = redis::cmd("HGET").arg(&keys.meta).arg("state").query(&mut conn).unwrap();
+    assert_eq!(state, "finished");
+    let results: i64 = redis::cmd("EXISTS").arg(&keys.results).query(&mut conn).unwrap();
+    assert_eq!(results, 0, "blobs are dropped once published");
+}

@@ -16,6 +16,27 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::input::InputRange;
 
+pub mod blob;
+
+/// How workers commit counts; both go through the same done-set gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitMode {
+    /// One blob per task; the sorted set is built once, at the end.
+    Reduce,
+    /// ZINCRBY per (task, key) as tasks land: the sorted set is live.
+    Live,
+}
+
+impl CommitMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitMode::Reduce => "reduce",
+            CommitMode::Live => "live",
+        }
+    }
+}
+
 /// The function library (registers `atomic_increment_and_acknowledge`).
 pub const FUNCTIONS: &str = include_str!("wc_functions.lua");
 
@@ -54,6 +75,10 @@ pub struct Keys {
     pub attempts: String,
     pub dead: String,
     pub meta: String,
+    /// Reduce mode: task id -> encoded counts.
+    pub results: String,
+    /// Reduce mode: the sorted set being built before it is renamed.
+    pub counts_building: String,
     pub fname_field: String,
 }
 
@@ -82,6 +107,8 @@ impl Keys {
             attempts: k("attempts"),
             dead: k("dead"),
             meta: k("meta"),
+            results: k("results"),
+            counts_building: k(&format!("{count_key}:building")),
             fname_field: fname_field.to_string(),
         }
     }
@@ -299,6 +326,7 @@ pub struct JobMeta {
     pub fname_field: String,
     pub total_tasks: u64,
     pub total_bytes: u64,
+    pub commit_mode: CommitMode,
 }
 
 impl JobMeta {
@@ -318,6 +346,7 @@ impl JobMeta {
             ("fname_field", self.fname_field.clone()),
             ("total_tasks", self.total_tasks.to_string()),
             ("total_bytes", self.total_bytes.to_string()),
+            ("commit_mode", self.commit_mode.as_str().to_string()),
         ]
     }
 
@@ -334,6 +363,11 @@ impl JobMeta {
             fname_field: get("fname_field")?,
             total_tasks: meta_u64(h, "total_tasks"),
             total_bytes: meta_u64(h, "total_bytes"),
+            commit_mode: match h.get("commit_mode").map(String::as_str) {
+                Some("live") => CommitMode::Live,
+                Some("reduce") | None => CommitMode::Reduce,
+                Some(other) => anyhow::bail!("job meta: unknown commit mode `{other}`"),
+            },
         })
     }
 }

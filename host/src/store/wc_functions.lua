@@ -1,7 +1,11 @@
 #!lua name=wc
 --[[
 The exactly-once core of wc-host. Every write a worker makes to a job goes
-through one of these functions, so each is one atomic unit.
+through one of these functions, so each is one atomic unit. Two commit
+modes share one gate, the done-set of task ids:
+* reduce (default): `wc_commit_task_result` stores a task's counts as one
+  blob; the coordinator builds the sorted set from the blobs at the end;
+* live: `atomic_increment_and_acknowledge` applies ZINCRBYs as tasks land.
 
 Rules kept by every function:
 * validate all arguments before the first write (a function that fails
@@ -95,6 +99,46 @@ local function atomic_increment_and_acknowledge(keys, args)
 end
 
 --[[
+Stores one task's counts as a single encoded blob, exactly once (the
+"reduce" commit mode, the default): the coordinator merges the blobs of all
+done tasks into the sorted set when the job is finished. One O(1) write per
+task instead of one ZINCRBY per (task, key) pair.
+
+KEYS: stream, done (set), results (hash task id -> blob), meta
+ARGV: group, entry id, task id, rows, bytes, short rows, invalid-utf8 rows,
+      tokens, pairs, blob
+Returns 1 when stored, 0 for a duplicate.
+--]]
+local function commit_task_result(keys, args)
+  local stream, done, results, meta = keys[1], keys[2], keys[3], keys[4]
+  local group, entry, task, blob = args[1], args[2], args[3], args[10]
+  if #args ~= 10 or not blob then
+    return redis.error_reply('ERR wc: malformed result commit for task ' .. tostring(task))
+  end
+  for i = 4, 9 do
+    if not tonumber(args[i]) then
+      return redis.error_reply('ERR wc: malformed stats for task ' .. task)
+    end
+  end
+  -- The gate.
+  if redis.call('SADD', done, task) == 0 then
+    ack_and_delete(stream, group, entry)
+    redis.call('HINCRBY', meta, 'duplicates', 1)
+    return 0
+  end
+  redis.call('HSET', results, task, blob)
+  ack_and_delete(stream, group, entry)
+  redis.call('HINCRBY', meta, 'tasks_done', 1)
+  redis.call('HINCRBY', meta, 'rows', args[4])
+  redis.call('HINCRBY', meta, 'bytes', args[5])
+  redis.call('HINCRBY', meta, 'short_rows', args[6])
+  redis.call('HINCRBY', meta, 'invalid_utf8_rows', args[7])
+  redis.call('HINCRBY', meta, 'tokens', args[8])
+  redis.call('HINCRBY', meta, 'pairs', args[9])
+  return 1
+end
+
+--[[
 Records a failed attempt at a task: retried (a fresh stream entry) until it
 has failed max_attempts times, then dead-lettered with its error.
 
@@ -130,4 +174,35 @@ local function fail_task(keys, args)
 end
 
 redis.register_function('atomic_increment_and_acknowledge', atomic_increment_and_acknowledge)
+--[[
+Reduce mode, the last step: the sorted set built by the coordinator under a
+temporary name replaces the job's counts only if it is complete (a Redis
+restart during the build could have lost part of it), together with the
+job's state.
+
+KEYS: building (zset), counts (zset), meta, results
+ARGV: expected number of keys
+--]]
+local function publish_counts(keys, args)
+  local building, counts, meta, results = keys[1], keys[2], keys[3], keys[4]
+  local expected = tonumber(args[1])
+  if not expected then
+    return redis.error_reply('ERR wc: malformed publish')
+  end
+  local have = redis.call('ZCARD', building)
+  if have ~= expected then
+    return redis.error_reply('ERR wc: the sorted set being built has ' .. have .. ' keys, expected ' .. expected .. '; rebuild it')
+  end
+  if expected > 0 then
+    redis.call('RENAME', building, counts)
+  else
+    redis.call('DEL', counts)
+  end
+  redis.call('HSET', meta, 'state', 'finished')
+  redis.call('UNLINK', results)
+  return expected
+end
+
+redis.register_function('wc_commit_task_result', commit_task_result)
+redis.register_function('wc_publish_counts', publish_counts)
 redis.register_function('wc_fail_task', fail_task)

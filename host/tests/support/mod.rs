@@ -322,3 +322,212 @@ pub fn workers_of(pid: u32) -> Vec<u32> {
 pub fn summary_u64(summary: &Value, field: &str) -> u64 {
     summary[field].as_u64().unwrap_or_else(|| panic!("summary has no `{field}`: {summary}"))
 }
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A command run to its end: status, output and how long it took.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Reads a pipe to its end on a thread; the text arrives on the channel.
+fn drain<R: std::io::Read + Send + 'static>(mut pipe: R) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
+}
+
+/// Waits for `child` (stdout and stderr piped) at most `secs` seconds; past
+/// that it is SIGKILLed (its workers die with it) and the test fails: no
+/// bad input may make wc-host hang.
+pub fn wait_within(mut child: Child, secs: u64, what: &str) -> Finished {
+    let started = Instant::now();
+    let stdout = drain(child.stdout.take().expect("stdout piped"));
+    let stderr = drain(child.stderr.take().expect("stderr piped"));
+    let deadline = started + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+            panic!("{what}: still running after {secs} s (hang?); killed. stderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    // Workers hold the stderr pipe until they exit; they die with the coordinator.
+    let grace = Duration::from_secs(10);
+    let stdout = stdout.recv_timeout(grace).unwrap_or_default();
+    let stderr = stderr.recv_timeout(grace).unwrap_or_default();
+    Finished { status, stdout, stderr, elapsed }
+}
+
+/// Runs `cmd` (stdout and stderr captured) with the `wait_within` limit.
+pub fn run_within(cmd: &mut Command, secs: u64) -> Finished {
+    let what = format!("{cmd:?}");
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_within(child, secs, &what)
+}
+
+/// `finish_job`, but the job must end within `secs` seconds.
+pub fn finish_job_within(job: RunningJob, secs: u64) -> JobResult {
+    let RunningJob { child, out_dir } = job;
+    let done = wait_within(child, secs, "job");
+    let summary: Value = serde_json::from_str(&done.stdout)
+        .unwrap_or_else(|e| panic!("no JSON summary ({e}); stdout: {}\nstderr: {}", done.stdout, done.stderr));
+    let counts_path = out_dir.path().join("counts.json");
+    let text = std::fs::read_to_string(&counts_path).unwrap_or_else(|e| panic!("no counts file ({e}); stderr: {}", done.stderr));
+    let counts: HashMap<String, u64> = serde_json::from_str(&text).unwrap();
+    JobResult { status: done.status, summary, counts, stderr: done.stderr }
+}
+
+/// `run_job`, but the job must end within `secs` seconds.
+pub fn run_job_within(plugin_name: &str, args: &[&str], secs: u64) -> JobResult {
+    finish_job_within(spawn_job(plugin_name, args), secs)
+}
+
+/// The dead-lettered tasks of a summary, as (file, error).
+pub fn dead_letters(summary: &Value) -> Vec<(String, String)> {
+    summary["dead_lettered"]
+        .as_array()
+        .unwrap_or_else(|| panic!("summary has no `dead_lettered`: {summary}"))
+        .iter()
+        .map(|d| (d["file"].as_str().unwrap_or_default().to_string(), d["error"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+// ---- Helpers of the security tests (host/tests/security.rs) ----
+
+impl RedisServer {
+    /// The URL with credentials: `userinfo` is `:password` or `user:password`.
+    pub fn url_with(&self, userinfo: &str) -> String {
+        format!("redis://{userinfo}@127.0.0.1:{}/", self.port)
+    }
+}
+
+/// A connection to `url` (credentials included), failing the test if refused.
+pub fn connect(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+}
+
+/// Polls `f` until true (or panics after `secs`).
+pub fn poll_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` to the end, killing it after `secs` (then `None`).
+pub fn output_within(cmd: &mut Command, secs: u64) -> Option<std::process::Output> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// The sha256 of a file, hex (as wc-host names plugins).
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// `redis-server` processes working in `dir` (their cwd: Redis chdirs to
+/// its `--dir`). Needed because Redis rewrites its command line into
+/// "redis-server 127.0.0.1:PORT", so `processes_mentioning(dir)` cannot see it.
+pub fn redis_servers_in(dir: &Path) -> Vec<u32> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with("redis-server") {
+            continue;
+        }
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The addresses process `pid` listens on (TCP, IPv4 and IPv6), from its
+/// socket inodes and /proc/net/tcp{,6}.
+pub fn listening_addrs(pid: u32) -> Vec<std::net::SocketAddr> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let target = target.to_string_lossy().into_owned();
+            if let Some(inode) = target.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    // An address field is the IP as 32-bit words in host (little-endian) order, then the port.
+    fn parse(addr: &str) -> Option<std::net::SocketAddr> {
+        let (ip, port) = addr.split_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let mut bytes = Vec::new();
+        for word in ip.as_bytes().chunks(8) {
+            let word = u32::from_str_radix(std::str::from_utf8(word).ok()?, 16).ok()?;
+            bytes.extend(word.to_le_bytes());
+        }
+        let ip: std::net::IpAddr = match bytes.len() {
+            4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).into(),
+            16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).into(),
+            _ => return None,
+        };
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // cols: sl, local, remote, state (0A = LISTEN), ..., inode at 9.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                out.extend(parse(cols[1]));
+            }
+        }
+    }
+    out
+}
+
+/// SIGSTOPs the workers of coordinator `pid` (so the test can change Redis
+/// while nothing is committed); returns them for [`resume`].
+pub fn pause_workers(pid: u32) -> Vec<u32> {
+    let workers = workers_of(pid);
+    for w in &workers {
+        // SAFETY: signalling a worker process of our own job.
+        unsafe { libc::kill(*w as i32, libc::SIGSTOP) };
+    }
+    workers
+}
+
+pub fn resume(workers: &[u32]) {
+    for w in workers {
+        // SAFETY: as above.
+        unsafe { libc::kill(*w as i32, libc::SIGCONT) };
+    }
+}
