@@ -17,13 +17,15 @@ use crate::plugin::{Batch, Location};
 /// Errors about the input, each naming the file (and row when known).
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // Not `source`: the message already quotes the I/O error, and a source
+    // would be printed a second time by `{:#}`.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: CSV error{row}: {detail}")]
     Csv { path: PathBuf, row: RowLabel, detail: String },
     #[error("{path}: no column named `{column}` in the header (columns: {header})")]
     MissingColumn { path: PathBuf, column: String, header: String },
-    #[error("{path}: not a CSV file? its first row is binary data, not a header (no column named `{column}`)")]
+    #[error("{path}: no column named `{column}`: the first row is not a text header (binary data, or not UTF-8); is it a CSV file?")]
     BinaryHeader { path: PathBuf, column: String },
     #[error("{path}: not a regular file (a FIFO, socket or device cannot be split and re-read by workers)")]
     NotAFile { path: PathBuf },
@@ -53,7 +55,7 @@ impl std::fmt::Display for RowLabel {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> InputError + '_ {
-    move |source| InputError::Io { path: path.to_path_buf(), source }
+    move |error| InputError::Io { path: path.to_path_buf(), error }
 }
 
 /// Resolves files, directories (their `*.csv` files, recursively) and glob
@@ -86,7 +88,8 @@ pub fn resolve_inputs(specs: &[String]) -> Result<Vec<PathBuf>, InputError> {
             }
             files.extend(matches);
         } else {
-            return Err(InputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() });
+            // Not there (or not reachable): the OS says which.
+            files.push(regular_file(path)?);
         }
     }
     files.sort();
@@ -152,7 +155,7 @@ impl FileIdentity {
     /// Fails when the file on disk is no longer the planned one.
     pub fn check_unchanged(&self) -> Result<(), InputError> {
         let now = match FileIdentity::of(&self.path) {
-            Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(InputError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(InputError::Gone { path: self.path.clone() });
             }
             other => other?,
@@ -287,7 +290,8 @@ pub fn column_indices(path: &Path, columns: &[String]) -> Result<Vec<usize>, Inp
         .map(|col| {
             names.iter().position(|n| n == col).ok_or_else(|| {
                 // Random bytes named .csv: say so, rather than quote them.
-                let binary = header.as_slice().iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+                let raw = header.as_slice();
+                let binary = std::str::from_utf8(raw).is_err() || raw.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
                 if binary {
                     InputError::BinaryHeader { path: path.to_path_buf(), column: col.clone() }
                 } else {

@@ -159,8 +159,11 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
     let files = resolve_inputs(&inputs)?;
     let split_bytes = (config.split_mb * 1_048_576.0) as u64;
     let mut tasks = Vec::new();
+    let mut seen = HashSet::new();
     for file in &files {
-        tasks.extend(split_file(file, split_bytes)?.into_iter().map(Task::new));
+        // A task id twice (one file reached by two names) would never let
+        // the job finish; the input resolver already folds those.
+        tasks.extend(split_file(file, split_bytes)?.into_iter().map(Task::new).filter(|t| seen.insert(t.id.clone())));
     }
     let total_bytes: u64 = tasks.iter().map(|t| t.range.len()).sum();
     let job = job_id(plugin.hash(), &params, &config, args.commit_mode, &tasks);
@@ -204,11 +207,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         url: url.clone(),
         plugin_path: args.plugin.clone(),
         sandbox: args.sandbox.clone(),
+        quiet,
         workers: Vec::new(),
         respawns: 0,
         redis_restarts: 0,
         run_id: None,
         final_counts: None,
+        submitted: HashSet::new(),
+        resubmissions: 0,
     };
     let resumed = previous_state.is_some();
     if previous_state.as_deref() == Some("finished") {
@@ -224,6 +230,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
 
     let mut summary = coordinator.summary(&job, plugin.label(), files.len(), config.top, started.elapsed())?;
     summary.resumed = resumed;
+    summary.tasks_resubmitted = coordinator.resubmissions;
     summary.redis = store::redact(&url);
     if let Some(path) = &args.output {
         let counts = coordinator.all_counts()?;
@@ -264,12 +271,17 @@ struct Coordinator {
     url: String,
     plugin_path: PathBuf,
     sandbox: SandboxArgs,
+    quiet: bool,
     workers: Vec<WorkerProcess>,
     respawns: u64,
     redis_restarts: u64,
     run_id: Option<String>,
     /// Reduce mode: the merged counts, kept for `--output`.
     final_counts: Option<CountMap>,
+    /// Tasks this coordinator submitted, and how many times it had to
+    /// submit one again (lost in a restore, or stranded).
+    submitted: HashSet<String>,
+    resubmissions: u64,
 }
 
 /// Members per ZADD when the sorted set is built (reduce mode).
@@ -315,6 +327,11 @@ impl Coordinator {
             return Ok(());
         }
         tracing::info!("submitting {} tasks", missing.len());
+        for task in &missing {
+            if !self.submitted.insert(task.id.clone()) {
+                self.resubmissions += 1;
+            }
+        }
         self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
             let mut pipe = redis::pipe();
             for task in &missing {
@@ -344,6 +361,7 @@ impl Coordinator {
             .arg("--mode").arg(mode_name)
             .arg("--name").arg(format!("{mode_name}-{index}-{}", std::process::id()))
             .arg("--exit-with-parent")
+            .args(self.quiet.then_some("--quiet"))
             .args(self.sandbox.to_flags())
             .env("REDIS_URL", &self.url)
             .stdin(Stdio::null())

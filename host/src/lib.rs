@@ -13,8 +13,10 @@
 //! - [`job`]: the coordinator (plan, workers, checkpoints, recovery, finish).
 //! - [`redis_server`]: the managed `redis-server` child.
 //! - [`report`]: progress bar, summary, reading counts back.
+//! - [`chaos`]: the fault-injection harness behind `make chaos`.
 
 pub mod cases;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod count;

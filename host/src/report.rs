@@ -36,6 +36,8 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub mb_per_second: f64,
     pub tasks_stolen: u64,
+    /// Tasks submitted again after a Redis restore lost them.
+    pub tasks_resubmitted: u64,
     pub duplicates_suppressed: u64,
     pub retries: u64,
     pub dead_lettered: Vec<DeadTask>,
@@ -82,6 +84,7 @@ impl Summary {
             wall_seconds,
             mb_per_second: bytes as f64 / 1e6 / wall_seconds.max(1e-9),
             tasks_stolen: meta_u64(meta, "stolen"),
+            tasks_resubmitted: 0,
             duplicates_suppressed: meta_u64(meta, "duplicates") + meta_u64(meta, "duplicate_parts"),
             retries: meta_u64(meta, "retries"),
             dead_lettered,
@@ -113,8 +116,9 @@ pub fn print_summary(s: &Summary) {
         s.tokens, s.distinct, s.rows, s.tasks, s.files, s.bytes as f64 / 1e6, s.wall_seconds, s.mb_per_second
     );
     println!(
-        "faults: {} tasks stolen, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned",
+        "faults: {} tasks stolen, {} resubmitted, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned",
         s.tasks_stolen,
+        s.tasks_resubmitted,
         s.duplicates_suppressed,
         s.retries,
         s.dead_lettered.len(),

@@ -217,13 +217,15 @@ fn explain(e: RedisError, client: &redis::Client) -> anyhow::Error {
     let info = client.get_connection_info();
     let at = format!("{}", info.addr);
     let msg = e.to_string();
-    if msg.contains("WRONGPASS") || msg.contains("invalid username-password") {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed || msg.contains("WRONGPASS") || msg.contains("invalid username-password") {
         anyhow::anyhow!("Redis at {at} refused the credentials in the URL (wrong user or password): {msg}")
     } else if msg.contains("NOAUTH") {
         anyhow::anyhow!("Redis at {at} requires a password: give it in the URL, redis://:PASSWORD@host:port/")
     } else if msg.contains("NOPERM") {
         anyhow::anyhow!("Redis at {at}: the ACL user lacks a permission wc-host needs: {msg}")
-    } else if e.is_connection_refusal() || e.is_io_error() || e.is_timeout() {
+    } else if !e.is_connection_refusal() && (e.is_timeout() || msg.contains("(os error 11)")) {
+        anyhow::anyhow!("Redis at {at} did not answer in time (is it a Redis server?): {msg}")
+    } else if e.is_connection_refusal() || e.is_io_error() {
         anyhow::anyhow!("cannot reach Redis at {at}: {msg}")
     } else {
         anyhow::anyhow!("Redis at {at}: {msg}")
