@@ -7,7 +7,7 @@ PLUGINS := words split-space hashtags
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
 
-.PHONY: all build plugins host deps run test test-plugins bench-plugins chaos clean link
+.PHONY: all build plugins host deps run test test-plugins bench bench-plugins chaos clean link
 
 all: build
 
@@ -52,6 +52,10 @@ test-plugins:
 ## bench-plugins: WASM plugin throughput against the same rule compiled natively.
 bench-plugins: build
 	cargo run --release -p wc-host --example bench_plugins
+
+## bench: wc-host end to end vs a plain native count, 512 MB in 128 files and in one file.
+bench: deps build
+	cargo run --release -p wc-host --example bench -- --mb 512
 
 ## chaos: the chaos harness over 3 seeds on 200 MB (writes bench-data/chaos.json).
 chaos: deps build

@@ -213,6 +213,8 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         redis_restarts: 0,
         run_id: None,
         final_counts: None,
+        merged: CountMap::default(),
+        merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
     };
@@ -278,10 +280,33 @@ struct Coordinator {
     run_id: Option<String>,
     /// Reduce mode: the merged counts, kept for `--output`.
     final_counts: Option<CountMap>,
+    /// Reduce mode: results merged so far, and of which tasks.
+    merged: CountMap,
+    merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
     submitted: HashSet<String>,
     resubmissions: u64,
+}
+
+/// ZADDs `pairs` into the sorted set being built, in pipelined batches.
+fn write_sorted_set(url: &str, keys: Keys, pairs: &[(&String, &u64)]) -> anyhow::Result<()> {
+    let mut store = Store::new(url, keys)?;
+    for batch in pairs.chunks(ZADD_MEMBERS * 8) {
+        store.with_retry(REDIS_PATIENCE, |conn, keys| {
+            let mut pipe = redis::pipe();
+            for chunk in batch.chunks(ZADD_MEMBERS) {
+                let mut cmd = redis::cmd("ZADD");
+                cmd.arg(&keys.counts_building);
+                for (key, n) in chunk {
+                    cmd.arg(**n).arg(key.as_bytes());
+                }
+                pipe.add_command(cmd).ignore();
+            }
+            pipe.query::<()>(conn)
+        })?;
+    }
+    Ok(())
 }
 
 /// Members per ZADD when the sorted set is built (reduce mode).
@@ -409,7 +434,7 @@ impl Coordinator {
                     next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
                 }
             }
-            if last_check.elapsed() < Duration::from_millis(500) {
+            if last_check.elapsed() < Duration::from_millis(250) {
                 continue;
             }
             last_check = Instant::now();
@@ -419,10 +444,16 @@ impl Coordinator {
                 tracing::warn!("Redis restarted (run id changed): restoring the library, group and lost tasks");
                 self.run_id = Some(run_id);
                 self.register()?;
+                // What was merged may have been rolled back; merge again.
+                self.merged.clear();
+                self.merged_tasks.clear();
                 last_reconcile = Instant::now();
             } else if last_reconcile.elapsed() > Duration::from_secs(3) {
                 self.reconcile()?;
                 last_reconcile = Instant::now();
+            }
+            if self.meta.commit_mode == CommitMode::Reduce {
+                self.merge_new_results()?;
             }
             let meta = self.store.with_retry(REDIS_PATIENCE, |conn, keys| store::read_meta(conn, keys))?;
             progress.update(store::meta_u64(&meta, "bytes"), store::meta_u64(&meta, "tasks_done"));
@@ -450,44 +481,74 @@ impl Coordinator {
         result
     }
 
-    /// Reduce mode: merges the result blobs of every done task and
-    /// publishes them as the job's sorted set, atomically and only if
-    /// complete (`wc_publish_counts`). Idempotent: safe to redo.
+    /// Reduce mode: merges the result blobs of tasks done since the last
+    /// call into `merged`, so that most of the merging overlaps the counting.
+    /// A blob is merged once per task id; since a task's blob is the same
+    /// whichever attempt wrote it, a rollback that makes a merged task be
+    /// redone changes nothing. [`reduce`](Self::reduce) checks at the end
+    /// that exactly the done tasks were merged.
+    fn merge_new_results(&mut self) -> anyhow::Result<usize> {
+        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).filter(|id| !self.merged_tasks.contains(id)).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
+        let fresh: Vec<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
+        for chunk in fresh.chunks(32) {
+            let blobs: Vec<Option<Vec<u8>>> =
+                self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("HMGET").arg(&keys.results).arg(chunk).query(conn))?;
+            for (id, blob) in chunk.iter().zip(blobs) {
+                // Missing: a restore rolled the task back after the done
+                // check; it will be done again and merged then.
+                let Some(blob) = blob else { continue };
+                store::blob::decode_into(&blob, &mut self.merged).map_err(|e| anyhow::anyhow!("task {id}: {e}"))?;
+                self.merged_tasks.insert(id.to_string());
+            }
+        }
+        Ok(fresh.len())
+    }
+
+    /// Reduce mode, at the end: completes the merge and publishes it as the
+    /// job's sorted set, atomically and only if complete
+    /// (`wc_publish_counts`). Idempotent: safe to redo.
     fn reduce(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
         let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
-        let done_ids: Vec<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
-        let mut total = CountMap::default();
-        for chunk in done_ids.chunks(32) {
-            let blobs: Vec<Option<Vec<u8>>> =
-                self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("HMGET").arg(&keys.results).arg(chunk).query(conn))?;
-            for (id, blob) in chunk.iter().zip(blobs) {
-                let blob = blob.with_context(|| format!("task {id} is done but its result is missing (restored from an older snapshot?)"))?;
-                store::blob::decode_into(&blob, &mut total).map_err(|e| anyhow::anyhow!("task {id}: {e}"))?;
-            }
+        let done_ids: HashSet<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
+        if self.merged_tasks.iter().any(|id| !done_ids.contains(id)) {
+            // Something merged is no longer done (a rollback, then a dead
+            // letter): start the merge over from what Redis holds.
+            tracing::warn!("merged results no longer match the done tasks; merging again from scratch");
+            self.merged.clear();
+            self.merged_tasks.clear();
         }
+        self.merge_new_results()?;
+        anyhow::ensure!(self.merged_tasks.len() == done_ids.len(), "results of some done tasks are missing; waiting for them to be redone");
         let merged = started.elapsed();
         // Inserting in score order is about 3x cheaper for Redis than in
         // hash order (the skiplist path stays hot in cache).
-        let mut pairs: Vec<(&String, &u64)> = total.iter().collect();
+        let mut pairs: Vec<(&String, &u64)> = self.merged.iter().collect();
         pairs.sort_unstable_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
         self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("DEL").arg(&keys.counts_building).query::<i64>(conn))?;
-        for batch in pairs.chunks(ZADD_MEMBERS * 8) {
-            self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
-                let mut pipe = redis::pipe();
-                for chunk in batch.chunks(ZADD_MEMBERS) {
-                    let mut cmd = redis::cmd("ZADD");
-                    cmd.arg(&keys.counts_building);
-                    for (key, n) in chunk {
-                        cmd.arg(**n).arg(key.as_bytes());
-                    }
-                    pipe.add_command(cmd).ignore();
-                }
-                pipe.query::<()>(conn)
-            })?;
-        }
-        let expected = total.len();
+        // Two connections: one formats and sends while Redis works on the
+        // other's batch.
+        let half = pairs.len().div_ceil(2);
+        let (url, keys) = (self.url.clone(), self.store.keys.clone());
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let writers: Vec<_> = pairs
+                .chunks(half.max(1))
+                .map(|part| {
+                    let (url, keys) = (url.clone(), keys.clone());
+                    scope.spawn(move || write_sorted_set(&url, keys, part))
+                })
+                .collect();
+            for w in writers {
+                w.join().expect("a writer thread does not panic")?;
+            }
+            Ok(())
+        })?;
+        let expected = self.merged.len();
         self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
             redis::cmd("FCALL")
                 .arg("wc_publish_counts").arg(4)
@@ -495,8 +556,8 @@ impl Coordinator {
                 .arg(expected)
                 .query::<i64>(conn)
         })?;
-        tracing::info!("reduce: merged {} task results in {merged:?}, sorted set of {expected} keys written in {:?}", done_ids.len(), started.elapsed() - merged);
-        self.final_counts = Some(total);
+        tracing::info!("reduce: last merge in {merged:?}, sorted set of {expected} keys written in {:?}", started.elapsed() - merged);
+        self.final_counts = Some(std::mem::take(&mut self.merged));
         Ok(())
     }
 

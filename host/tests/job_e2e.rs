@@ -253,9 +253,9 @@ fn a_file_without_the_text_column_is_dead_lettered_and_the_rest_counts() {
 #[test]
 fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (dir, files) = gen_data(6.0, 4, 22);
+    let (dir, files) = gen_data(24.0, 8, 22);
     let dd = data_dir.path().display().to_string();
-    let r = run_job("words", &["--data-dir", &dd, "--chaos-redis-restart", "0.6", &data_arg(&dir)]);
+    let r = run_job("words", &["--data-dir", &dd, "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
     assert!(r.status.success(), "{}", r.stderr);
     let want = reference_words(&files);
     assert_counts_eq(&r.counts, &want);
@@ -268,5 +268,19 @@ fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer()
     assert_eq!(again.summary["resumed"], true);
     assert_eq!(again.summary["job"], r.summary["job"]);
     assert_counts_eq(&again.counts, &want);
+    assert!(processes_mentioning(&dd).is_empty());
+}
+
+#[test]
+fn managed_redis_with_an_append_only_file_survives_chaos_restarts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (dir, files) = gen_data(24.0, 8, 23);
+    let dd = data_dir.path().display().to_string();
+    let r = run_job("words", &["--data-dir", &dd, "--durability", "aof", "--checkpoint-interval", "0", "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
+    assert_counts_eq(&r.counts, &reference_words(&files));
+    let aof = data_dir.path().join("appendonlydir");
+    assert!(aof.is_dir(), "the append-only file is in the data directory");
     assert!(processes_mentioning(&dd).is_empty());
 }
