@@ -21,7 +21,6 @@ use anyhow::Context;
 use serde::Serialize;
 use wc_host::gen_data::{generate, GenOptions};
 use wc_host::input::{resolve_inputs, split_file, InputRange};
-use wc_host::redis_server::{Durability, ManagedRedis};
 use wc_plugin_sdk::Counts;
 
 #[derive(Serialize)]
@@ -199,12 +198,15 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// wc-host as a user runs it: 2 workers, BGSAVE every 2 s, its own Redis
-/// (started here so that its CPU and memory can be read after the job).
+fn is_redis(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("redis-server"))
+}
+
+/// wc-host as a user runs it: 2 workers, BGSAVE every 2 s, its managed
+/// Redis (a fresh data directory), timed from start to exit.
 fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyhow::Result<Run> {
     let redis_dir = work.join("bench-redis");
     let _ = std::fs::remove_dir_all(&redis_dir);
-    let mut redis = ManagedRedis::start(&redis_dir, Durability::Snapshot)?;
     let out = work.join("bench-counts.json");
     let config = work.join("bench-config.json");
     std::fs::write(&config, r#"{"N_NORMAL_WORKERS": 2, "CHECKPOINT_INTERVAL": 2}"#)?;
@@ -212,13 +214,13 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
     let child = Command::new(wc_host)
         .arg("--plugin").arg(plugin)
         .arg("--config").arg(&config)
-        .arg("--redis").arg(redis.url())
+        .arg("--data-dir").arg(&redis_dir)
         .args(["--json", "--quiet", "--output"]).arg(&out)
         .arg(data)
+        .env_remove("REDIS_URL")
         .stdout(Stdio::piped())
         .spawn()?;
     let pid = child.id();
-    let redis_pid = redis.pid().unwrap_or(0);
     let peaks = Arc::new(Mutex::new((0f64, 0f64, 0f64)));
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -227,10 +229,14 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
             while !stop.load(Ordering::SeqCst) {
                 let mut p = peaks.lock().unwrap();
                 p.0 = p.0.max(peak_rss_mb(pid).unwrap_or(0.0));
-                for w in wc_host::chaos::workers_of(pid) {
-                    p.1 = p.1.max(peak_rss_mb(w).unwrap_or(0.0));
+                for child in wc_host::chaos::workers_of(pid) {
+                    let rss = peak_rss_mb(child).unwrap_or(0.0);
+                    if is_redis(child) {
+                        p.2 = p.2.max(rss);
+                    } else {
+                        p.1 = p.1.max(rss);
+                    }
                 }
-                p.2 = p.2.max(peak_rss_mb(redis_pid).unwrap_or(0.0));
                 drop(p);
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -242,13 +248,6 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
     sampler.join().unwrap();
     anyhow::ensure!(output.status.success(), "wc-host failed: {}", String::from_utf8_lossy(&output.stdout));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let mut conn = redis::Client::open(redis.url())?.get_connection()?;
-    let info: String = redis::cmd("INFO").arg("all").query(&mut conn)?;
-    let field = |name: &str| -> f64 { info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0) };
-    let redis_cpu = field("used_cpu_sys:") + field("used_cpu_user:");
-    let redis_peak_mem = field("used_memory_peak:") / 1e6;
-    let rss_redis_final = peak_rss_mb(redis_pid).unwrap_or(0.0);
-    redis.stop()?;
     let counts: HashMap<String, u64> = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
     let (c, w, r) = *peaks.lock().unwrap();
     Ok(Run {
@@ -256,9 +255,9 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
         counts,
         rss_coordinator: c,
         rss_worker: w,
-        rss_redis: r.max(rss_redis_final),
-        redis_cpu,
-        redis_peak_mem,
+        rss_redis: r,
+        redis_cpu: summary["redis_cpu_seconds"].as_f64().unwrap_or(0.0),
+        redis_peak_mem: summary["redis_peak_memory_mb"].as_f64().unwrap_or(0.0),
         pairs: summary["pairs_committed"].as_u64().unwrap_or(0),
         tasks: summary["tasks"].as_u64().unwrap_or(0),
     })

@@ -4,7 +4,8 @@
 //! cargo run --release -p wc-host --example bench_plugins [-- OPTIONS]
 //!   --plugin NAME   only this plugin (repeatable; default: words, split-space)
 //!   --mb N          only the first N MB of text (for profiling)
-//!   --reps N        runs per measurement, the best is kept (default 3)
+//!   --reps N        runs per side, alternating native and WASM; the best
+//!                   run of each side is kept (default 3)
 //!   --only native|wasm   run one side only (for profiling); no comparison
 //! ```
 //!
@@ -128,10 +129,12 @@ fn read_texts(files: &[PathBuf], limit: usize) -> Result<Vec<String>> {
     Ok(texts)
 }
 
-/// The plugin crate's rule, natively, over all texts. (Not inlined, so that
-/// a profiler can collect just this: `--toggle-collect='*count_native*'`.)
+/// The plugin crate's rule, natively, over all texts, and how long the
+/// counting took (not the conversion to a map after it). Not inlined, so
+/// that a profiler can collect just this: `--toggle-collect='*count_native*'`.
 #[inline(never)]
-fn count_native(plugin: &str, texts: &[String]) -> Counts {
+fn count_native(plugin: &str, texts: &[String]) -> (Counts, Duration) {
+    let started = Instant::now();
     // `Counts` of the SDK, named through inference.
     let mut counts = Default::default();
     match plugin {
@@ -148,7 +151,8 @@ fn count_native(plugin: &str, texts: &[String]) -> Counts {
         }
         other => unreachable!("no native twin for {other}"),
     }
-    counts.into_map()
+    let took = started.elapsed();
+    (counts.into_map(), took)
 }
 
 /// Where the time of one WASM run went.
@@ -195,18 +199,6 @@ fn count_wasm(instance: &mut PluginInstance, texts: &[String]) -> Result<(Counts
     Ok((counts, times))
 }
 
-/// Runs `f` `reps` times; the fastest run's duration and its result.
-fn best_of<T>(reps: usize, mut f: impl FnMut() -> Result<(T, Duration)>) -> Result<(T, Duration)> {
-    let mut best: Option<(T, Duration)> = None;
-    for _ in 0..reps {
-        let (value, took) = f()?;
-        if best.as_ref().is_none_or(|(_, b)| took < *b) {
-            best = Some((value, took));
-        }
-    }
-    Ok(best.expect("reps >= 1"))
-}
-
 fn compare(plugin: &str, native: &Counts, wasm: &Counts) -> Result<()> {
     if native == wasm {
         return Ok(());
@@ -249,29 +241,37 @@ fn main() -> Result<()> {
     let runtime = PluginRuntime::new(SandboxPolicy::default())?;
     let mut rows = Vec::new();
     for plugin in &opts.plugins {
-        let mut row = Row { plugin: plugin.clone(), text_mb, keys: 0, tokens: 0, native: None, wasm: None };
-        let mut native_counts = None;
-        if opts.only.as_deref() != Some("wasm") {
-            let (counts, took) = best_of(opts.reps, || {
-                let t = Instant::now();
-                let counts = count_native(plugin, &texts);
-                Ok((counts, t.elapsed()))
-            })?;
-            println!("  {plugin:<12} native {:>8.1} MB/s", mb_s(text_mb, took));
-            row.native = Some(took);
-            native_counts = Some(counts);
-        }
-        if opts.only.as_deref() != Some("native") {
+        let (run_native, run_wasm) = (opts.only.as_deref() != Some("wasm"), opts.only.as_deref() != Some("native"));
+        let mut instance = None;
+        if run_wasm {
             let path = root.join("plugins").join(format!("{plugin}.wasm"));
             if !path.is_file() {
                 bail!("{} is missing: run `make plugins` first", path.display());
             }
-            let loaded = runtime.load(&path)?;
-            let mut instance = loaded.instantiate()?;
-            let ((counts, times), _) = best_of(opts.reps, || {
-                let (counts, times) = count_wasm(&mut instance, &texts)?;
-                Ok(((counts, times), times.total))
-            })?;
+            instance = Some(runtime.load(&path)?.instantiate()?);
+        }
+        // Native and WASM runs alternate, so that a burst of load from other
+        // processes does not favour one side; the best run of each is kept.
+        let mut native: Option<(Counts, Duration)> = None;
+        let mut wasm: Option<(Counts, WasmTimes)> = None;
+        for _ in 0..opts.reps {
+            if run_native {
+                let (counts, took) = count_native(plugin, &texts);
+                if native.as_ref().is_none_or(|(_, best)| took < *best) {
+                    native = Some((counts, took));
+                }
+            }
+            if let Some(instance) = &mut instance {
+                let (counts, times) = count_wasm(instance, &texts)?;
+                if wasm.as_ref().is_none_or(|(_, best)| times.total < best.total) {
+                    wasm = Some((counts, times));
+                }
+            }
+        }
+        if let Some((_, took)) = &native {
+            println!("  {plugin:<12} native {:>8.1} MB/s", mb_s(text_mb, *took));
+        }
+        if let Some((_, times)) = &wasm {
             println!(
                 "  {plugin:<12} wasm   {:>8.1} MB/s  (batching {:.0} ms, feed {:.0} ms, finish {:.0} ms)",
                 mb_s(text_mb, times.total),
@@ -279,15 +279,19 @@ fn main() -> Result<()> {
                 times.feed.as_secs_f64() * 1e3,
                 times.finish.as_secs_f64() * 1e3
             );
-            if let Some(native) = &native_counts {
-                compare(plugin, native, &counts)?;
-            }
-            row.wasm = Some(times);
-            native_counts = Some(counts);
         }
-        let counts = native_counts.expect("one side ran");
-        (row.keys, row.tokens) = (counts.len(), counts.values().sum());
-        rows.push(row);
+        if let (Some((n, _)), Some((w, _))) = (&native, &wasm) {
+            compare(plugin, n, w)?;
+        }
+        let counts = native.as_ref().map(|(c, _)| c).or(wasm.as_ref().map(|(c, _)| c)).expect("one side ran");
+        rows.push(Row {
+            plugin: plugin.clone(),
+            text_mb,
+            keys: counts.len(),
+            tokens: counts.values().sum(),
+            native: native.as_ref().map(|(_, d)| *d),
+            wasm: wasm.as_ref().map(|(_, t)| *t),
+        });
     }
 
     println!();

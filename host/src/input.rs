@@ -197,16 +197,25 @@ fn csv_builder() -> csv::ReaderBuilder {
 /// record boundary (never on one that begins with a UTF-8 BOM, see
 /// `starts_with_bom`). Files no larger than `target_bytes` are one range.
 pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, InputError> {
+    let mut ranges = Vec::new();
+    split_file_with(path, target_bytes, |range| ranges.push(range))?;
+    Ok(ranges)
+}
+
+/// Like [`split_file`], handing each range to `emit` as soon as it is
+/// found, so that work on a large file can start while it is still being
+/// split.
+pub fn split_file_with(path: &Path, target_bytes: u64, mut emit: impl FnMut(InputRange)) -> Result<(), InputError> {
     let file = FileIdentity::of(path)?;
     let target = target_bytes.max(1);
     if file.size <= target {
-        return Ok(vec![InputRange { file: file.clone(), start: 0, end: file.size, first_row: 1 }]);
+        emit(InputRange { file: file.clone(), start: 0, end: file.size, first_row: 1 });
+        return Ok(());
     }
     let reader = File::open(path).map_err(io_err(path))?;
     let peek = File::open(path).map_err(io_err(path))?;
     let mut csv = csv_builder().from_reader(reader);
     let mut record = csv::ByteRecord::new();
-    let mut ranges = Vec::new();
     let (mut start, mut first_row, mut row) = (0u64, 1u64, 0u64);
     // Row 0 is the header; a boundary after record N starts data row N + 1.
     loop {
@@ -219,12 +228,12 @@ pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, Inp
         row += 1;
         let pos = csv.position().byte();
         if pos - start >= target && pos < file.size && !starts_with_bom(&peek, pos).map_err(io_err(path))? {
-            ranges.push(InputRange { file: file.clone(), start, end: pos, first_row });
+            emit(InputRange { file: file.clone(), start, end: pos, first_row });
             (start, first_row) = (pos, row);
         }
     }
-    ranges.push(InputRange { file: file.clone(), start, end: file.size, first_row });
-    Ok(ranges)
+    emit(InputRange { file: file.clone(), start, end: file.size, first_row });
+    Ok(())
 }
 
 /// Does a UTF-8 byte order mark start at `pos`? The csv parser drops a BOM

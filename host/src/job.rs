@@ -19,13 +19,13 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{PluginParams, SandboxArgs};
 use crate::config::Config;
-use crate::input::{resolve_inputs, split_file};
+use crate::input::{resolve_inputs, split_file_with, FileIdentity};
 use crate::plugin::PluginRuntime;
 use crate::redis_server::{Durability, ManagedRedis};
 use crate::report::{self, DeadTask, Summary};
 use crate::count::CountMap;
 use crate::store::{self, CommitMode, JobMeta, Keys, Store, Task, LATEST_JOB_KEY};
-use crate::worker::{WorkerMode, EXIT_WRONG_PLUGIN};
+use crate::worker::{WorkerMode, EXIT_REDIS_DENIED, EXIT_WRONG_PLUGIN};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -126,18 +126,18 @@ impl RunArgs {
     }
 }
 
-/// The job's identity: the rule (plugin hash and parameters) and the tasks
-/// (files as planned, and how they were split).
-fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, commit_mode: CommitMode, tasks: &[Task]) -> String {
+/// The job's identity: the rule (plugin hash and parameters) and the input
+/// (each file's canonical path, size and mtime, and the split size), which
+/// determine the tasks.
+fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, commit_mode: CommitMode, split_bytes: u64, files: &[FileIdentity]) -> String {
     let mut h = Sha256::new();
     h.update(plugin_hash.as_bytes());
     h.update(serde_json::to_vec(params).expect("params serialise"));
     h.update(config.count_key.as_bytes());
     h.update(config.stream.as_bytes());
     h.update(format!("{commit_mode:?}").as_bytes());
-    for t in tasks {
-        h.update(t.id.as_bytes());
-    }
+    h.update(split_bytes.to_le_bytes());
+    h.update(serde_json::to_vec(files).expect("identities serialise"));
     hex::encode(&h.finalize()[..8])
 }
 
@@ -158,17 +158,26 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
     };
     let files = resolve_inputs(&inputs)?;
     let split_bytes = (config.split_mb * 1_048_576.0) as u64;
-    let mut tasks = Vec::new();
-    let mut seen = HashSet::new();
-    for file in &files {
-        // A task id twice (one file reached by two names) would never let
-        // the job finish; the input resolver already folds those.
-        tasks.extend(split_file(file, split_bytes)?.into_iter().map(Task::new).filter(|t| seen.insert(t.id.clone())));
-    }
-    let total_bytes: u64 = tasks.iter().map(|t| t.range.len()).sum();
-    let job = job_id(plugin.hash(), &params, &config, args.commit_mode, &tasks);
+    let identities = files.iter().map(|f| FileIdentity::of(f)).collect::<Result<Vec<_>, _>>()?;
+    let total_bytes: u64 = identities.iter().map(|f| f.size).sum();
+    let job = job_id(plugin.hash(), &params, &config, args.commit_mode, split_bytes, &identities);
     let keys = Keys::new(&job, &config);
-    tracing::info!("job {job}: {} files, {} tasks, {:.1} MB, plugin {}", files.len(), tasks.len(), total_bytes as f64 / 1e6, plugin.label());
+    tracing::info!("job {job}: {} files, {:.1} MB, plugin {}", files.len(), total_bytes as f64 / 1e6, plugin.label());
+    // Tasks are planned in the background and submitted as they are found,
+    // so that workers start on a large file while it is still being split.
+    let (planned_tx, planned) = std::sync::mpsc::channel();
+    let file_count = files.len();
+    std::thread::Builder::new().name("planner".into()).spawn(move || {
+        for file in &files {
+            let sent = split_file_with(file, split_bytes, |range| {
+                let _ = planned_tx.send(Ok(Task::new(range)));
+            });
+            if let Err(e) = sent {
+                let _ = planned_tx.send(Err(e));
+                return;
+            }
+        }
+    })?;
 
     let mut managed = match &args.redis {
         Some(_) => None,
@@ -191,7 +200,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         stream_name: config.stream.clone(),
         count_name: config.count_key.clone(),
         fname_field: config.fname_field.clone(),
-        total_tasks: tasks.len() as u64,
+        total_tasks: 0,
         total_bytes,
         commit_mode: args.commit_mode,
     };
@@ -203,7 +212,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         config: config.clone(),
         store,
         meta,
-        tasks,
+        tasks: Vec::new(),
+        planned: Some(planned),
+        task_ids: HashSet::new(),
         url: url.clone(),
         plugin_path: args.plugin.clone(),
         sandbox: args.sandbox.clone(),
@@ -221,6 +232,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
     let resumed = previous_state.is_some();
     if previous_state.as_deref() == Some("finished") {
         tracing::info!("job {job} already finished in this Redis; reporting it (use --fresh to count again)");
+        while coordinator.planned.is_some() {
+            coordinator.take_planned()?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
     } else {
         if resumed {
             tracing::info!("job {job} found unfinished in Redis: resuming it");
@@ -230,10 +245,15 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         coordinator.wait_for_stragglers();
     }
 
-    let mut summary = coordinator.summary(&job, plugin.label(), files.len(), config.top, started.elapsed())?;
+    let mut summary = coordinator.summary(&job, plugin.label(), file_count, config.top, started.elapsed())?;
     summary.resumed = resumed;
     summary.tasks_resubmitted = coordinator.resubmissions;
     summary.redis = store::redact(&url);
+    if let Ok(info) = coordinator.store.with_retry(Duration::from_secs(5), |conn, _| redis::cmd("INFO").arg("all").query::<String>(conn)) {
+        let field = |name: &str| -> f64 { info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0) };
+        summary.redis_cpu_seconds = field("used_cpu_sys:") + field("used_cpu_user:");
+        summary.redis_peak_memory_mb = field("used_memory_peak:") / 1e6;
+    }
     if let Some(path) = &args.output {
         let counts = coordinator.all_counts()?;
         crate::count::write_counts(path, &counts)?;
@@ -270,6 +290,9 @@ struct Coordinator {
     meta: JobMeta,
     /// The manifest: what the job is, whatever Redis forgets.
     tasks: Vec<Task>,
+    task_ids: HashSet<String>,
+    /// Tasks still arriving from the planner (`None` once it is done).
+    planned: Option<std::sync::mpsc::Receiver<Result<Task, crate::input::InputError>>>,
     url: String,
     plugin_path: PathBuf,
     sandbox: SandboxArgs,
@@ -287,6 +310,38 @@ struct Coordinator {
     /// submit one again (lost in a restore, or stranded).
     submitted: HashSet<String>,
     resubmissions: u64,
+}
+
+/// Whether the job has made progress since the last chaos kill and a
+/// snapshot (or the append-only file) holds it.
+#[derive(Default)]
+struct ChaosProgress {
+    /// Tasks done when first looked at after a restart.
+    floor: Option<u64>,
+    /// Once more tasks than `floor` are done: the count of completed saves
+    /// that must be passed for a save to include them, and when.
+    progressed: Option<(u64, Instant)>,
+    /// With an append-only file, progress is on disk a second later.
+    aof: bool,
+}
+
+impl ChaosProgress {
+    fn saved(&mut self, store: &mut Store) -> anyhow::Result<bool> {
+        let (done, info): (Option<u64>, String) = store.with_retry(REDIS_PATIENCE, |conn, keys| {
+            let done: Option<u64> = redis::cmd("HGET").arg(&keys.meta).arg("tasks_done").query(conn)?;
+            let info: String = redis::cmd("INFO").arg("persistence").query(conn)?;
+            Ok((done, info))
+        })?;
+        let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        let saves = field("rdb_saves:");
+        let done = done.unwrap_or(0);
+        let floor = *self.floor.get_or_insert(done);
+        if done > floor && self.progressed.is_none() {
+            // A save running now may have forked before the progress.
+            self.progressed = Some((saves + field("rdb_bgsave_in_progress:"), Instant::now()));
+        }
+        Ok(self.progressed.is_some_and(|(needed, at)| saves > needed || (self.aof && at.elapsed() > Duration::from_millis(1100))))
+    }
 }
 
 /// ZADDs `pairs` into the sorted set being built, in pipelined batches.
@@ -332,6 +387,38 @@ impl Coordinator {
             redis::cmd("SET").arg(LATEST_JOB_KEY).arg(&job).query::<()>(conn)
         })?;
         self.reconcile()
+    }
+
+    /// Adds the tasks the planner found since the last call to the manifest
+    /// (and the job's total once it is done). True when tasks were added.
+    fn take_planned(&mut self) -> anyhow::Result<bool> {
+        let Some(rx) = &self.planned else { return Ok(false) };
+        let mut added = false;
+        loop {
+            match rx.try_recv() {
+                Ok(Ok(task)) => {
+                    // A task id twice (one file reached by two names) would
+                    // never let the job finish; the resolver already folds those.
+                    if self.task_ids.insert(task.id.clone()) {
+                        self.tasks.push(task);
+                        added = true;
+                    }
+                }
+                Ok(Err(e)) => return Err(e).context("planning the tasks"),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    self.planned = None;
+                    self.meta.total_tasks = self.tasks.len() as u64;
+                    let total = self.meta.total_tasks;
+                    self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
+                        redis::cmd("HSET").arg(&keys.meta).arg("total_tasks").arg(total).query::<i64>(conn)
+                    })?;
+                    tracing::info!("planned {total} tasks");
+                    break;
+                }
+            }
+        }
+        Ok(added)
     }
 
     /// Re-submits lost tasks. Duplicates are harmless (the done-set gate),
@@ -416,7 +503,8 @@ impl Coordinator {
             tracing::warn!("chaos restarts need the managed Redis; ignored with --redis");
         }
         let mut next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
-        let progress = report::Progress::new(self.meta.total_bytes, self.tasks.len() as u64, quiet || !std::io::stderr().is_terminal());
+        let mut chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
+        let progress = report::Progress::new(self.meta.total_bytes, quiet || !std::io::stderr().is_terminal());
         let mut last_check = Instant::now();
         let mut last_reconcile = Instant::now();
         self.run_id = self.current_run_id().ok();
@@ -426,11 +514,15 @@ impl Coordinator {
                 break Err(e);
             }
             if let (Some(at), Some(redis)) = (next_chaos, managed.as_mut()) {
-                if Instant::now() >= at {
+                // Only once progress made since the last kill is in a
+                // snapshot: kills faster than checkpoints would roll the job
+                // back forever.
+                if Instant::now() >= at && chaos_progress.saved(&mut self.store)? {
                     tracing::warn!("chaos: SIGKILL the managed Redis");
                     redis.kill();
                     std::thread::sleep(Duration::from_secs_f64(config.redis_downtime));
                     redis.restart()?;
+                    chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
                     next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
                 }
             }
@@ -438,6 +530,9 @@ impl Coordinator {
                 continue;
             }
             last_check = Instant::now();
+            if self.take_planned()? {
+                self.reconcile()?;
+            }
             let run_id = self.current_run_id()?;
             if self.run_id.as_ref() != Some(&run_id) {
                 self.redis_restarts += 1;
@@ -456,8 +551,11 @@ impl Coordinator {
                 self.merge_new_results()?;
             }
             let meta = self.store.with_retry(REDIS_PATIENCE, |conn, keys| store::read_meta(conn, keys))?;
-            progress.update(store::meta_u64(&meta, "bytes"), store::meta_u64(&meta, "tasks_done"));
-            if store::meta_u64(&meta, "tasks_done") + store::meta_u64(&meta, "dead") >= self.tasks.len() as u64 && self.all_finished()? {
+            progress.update(store::meta_u64(&meta, "bytes"), store::meta_u64(&meta, "tasks_done"), self.tasks.len() as u64);
+            if self.planned.is_none()
+                && store::meta_u64(&meta, "tasks_done") + store::meta_u64(&meta, "dead") >= self.tasks.len() as u64
+                && self.all_finished()?
+            {
                 match self.meta.commit_mode {
                     CommitMode::Live => {
                         self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
@@ -584,6 +682,9 @@ impl Coordinator {
             if let Some(status) = w.child.try_wait()? {
                 if status.code() == Some(EXIT_WRONG_PLUGIN) {
                     bail!("a worker refused the plugin (hash mismatch); see its message above");
+                }
+                if status.code() == Some(EXIT_REDIS_DENIED) {
+                    bail!("a worker was refused by Redis (NOPERM or credentials): the ACL user lacks a permission wc-host needs; see the README, section Security");
                 }
                 if w.mode == WorkerMode::Normal {
                     tracing::warn!("worker pid {} exited ({status}); starting another", w.child.id());
@@ -764,6 +865,10 @@ fn start_checkpoints(url: &str, keys: Keys, interval: Duration, stop: Arc<Atomic
             match result {
                 Ok(_) => tracing::debug!("checkpoint: BGSAVE started"),
                 Err(e) if format!("{e:#}").contains("in progress") => {}
+                Err(e) if format!("{e:#}").contains("NOPERM") => {
+                    tracing::warn!("checkpoints are off: Redis refuses BGSAVE to this user ({e:#}); a Redis crash loses everything since its own last save. Grant +bgsave.");
+                    return;
+                }
                 Err(e) => tracing::debug!("checkpoint skipped: {e:#}"),
             }
         }

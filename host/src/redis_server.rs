@@ -55,6 +55,10 @@ impl ManagedRedis {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let aof = if self.durability == Durability::Aof { "yes" } else { "no" };
         let mut child = Command::new(&self.binary)
+            // `-`: more configuration on stdin, where the password goes.
+            // Never in argv: any local user can read a process's command
+            // line (Redis rewrites its title, but only once started).
+            .arg("-")
             .args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
             .args(["--port", &self.port.to_string()])
             .arg("--dir")
@@ -65,13 +69,17 @@ impl ManagedRedis {
             .args(["--save", ""])
             .args(["--appendonly", aof, "--appendfsync", "everysec"])
             .args(["--maxmemory-policy", "noeviction"])
-            .args(["--requirepass", &self.password])
             .args(["--daemonize", "no"])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", self.binary.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let quoted = self.password.replace('\\', "\\\\").replace('"', "\\\"");
+            // A failed write means redis-server already exited: reported below.
+            let _ = std::io::Write::write_all(&mut stdin, format!("requirepass \"{quoted}\"\n").as_bytes());
+        } // closed here: Redis reads its stdin to the end before starting
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = redis::Client::open(self.url())?;
         loop {
@@ -180,6 +188,8 @@ fn password_for(dir: &Path) -> anyhow::Result<String> {
     let path = dir.join("redis.pass");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         if !existing.trim().is_empty() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             return Ok(existing.trim().to_string());
         }
     }

@@ -45,6 +45,9 @@ pub struct Summary {
     pub worker_respawns: u64,
     /// (task, key) pairs sent to Redis.
     pub pairs_committed: u64,
+    /// CPU time of the Redis server since it started (all jobs it served).
+    pub redis_cpu_seconds: f64,
+    pub redis_peak_memory_mb: f64,
     pub short_rows: u64,
     pub invalid_utf8_rows: u64,
     pub resumed: bool,
@@ -91,6 +94,8 @@ impl Summary {
             redis_restarts,
             worker_respawns,
             pairs_committed: meta_u64(meta, "pairs"),
+            redis_cpu_seconds: 0.0,
+            redis_peak_memory_mb: 0.0,
             short_rows: meta_u64(meta, "short_rows"),
             invalid_utf8_rows: meta_u64(meta, "invalid_utf8_rows"),
             resumed: false,
@@ -172,14 +177,13 @@ pub fn all_counts(conn: &mut Connection, key: &str) -> redis::RedisResult<CountM
 /// A progress bar on a terminal; periodic log lines otherwise.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    total_tasks: u64,
     total_bytes: u64,
     started: Instant,
     last_log: std::cell::Cell<Instant>,
 }
 
 impl Progress {
-    pub fn new(total_bytes: u64, total_tasks: u64, plain: bool) -> Progress {
+    pub fn new(total_bytes: u64, plain: bool) -> Progress {
         let bar = (!plain).then(|| {
             let bar = ProgressBar::new(total_bytes);
             bar.set_style(
@@ -189,19 +193,20 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Progress { bar, total_tasks, total_bytes, started: Instant::now(), last_log: std::cell::Cell::new(Instant::now()) }
+        Progress { bar, total_bytes, started: Instant::now(), last_log: std::cell::Cell::new(Instant::now()) }
     }
 
-    pub fn update(&self, bytes: u64, tasks: u64) {
+    /// `total_tasks`: planned so far (planning may still be going on).
+    pub fn update(&self, bytes: u64, tasks: u64, total_tasks: u64) {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(bytes.min(self.total_bytes));
-                bar.set_message(format!("tasks {tasks}/{}", self.total_tasks));
+                bar.set_message(format!("tasks {tasks}/{total_tasks}"));
             }
             None if self.last_log.get().elapsed() > Duration::from_secs(5) => {
                 self.last_log.set(Instant::now());
                 let rate = bytes as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-9);
-                tracing::info!("progress: tasks {tasks}/{}, {:.1}/{:.1} MB, {rate:.1} MB/s", self.total_tasks, bytes as f64 / 1e6, self.total_bytes as f64 / 1e6);
+                tracing::info!("progress: tasks {tasks}/{total_tasks}, {:.1}/{:.1} MB, {rate:.1} MB/s", bytes as f64 / 1e6, self.total_bytes as f64 / 1e6);
             }
             None => {}
         }

@@ -52,8 +52,26 @@ pub struct WorkerArgs {
 
 /// Exit code when the plugin does not match the job's.
 pub const EXIT_WRONG_PLUGIN: i32 = 3;
+/// Exit code when Redis refuses the worker (credentials, ACL permissions):
+/// respawning it would not help.
+pub const EXIT_REDIS_DENIED: i32 = 4;
+
+fn is_denied(e: &anyhow::Error) -> bool {
+    let msg = format!("{e:#}");
+    msg.contains("NOPERM") || msg.contains("credentials") || msg.contains("requires a password")
+}
 
 pub fn run_cli(args: WorkerArgs) -> anyhow::Result<i32> {
+    match run_worker(args) {
+        Err(e) if is_denied(&e) => {
+            eprintln!("error: {e:#}");
+            Ok(EXIT_REDIS_DENIED)
+        }
+        other => other,
+    }
+}
+
+fn run_worker(args: WorkerArgs) -> anyhow::Result<i32> {
     if args.exit_with_parent {
         // SAFETY: plain prctl call; a worker must not outlive its coordinator.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };

@@ -53,6 +53,27 @@ fn words_job_counts_exactly_and_the_sorted_set_is_readable() {
     let max = want.values().max().unwrap();
     assert_eq!(top[0].1 as u64, *max);
     assert_eq!(want[&top[0].0], *max);
+
+    // `wc-host status` and `wc-host top` read the job back from Redis.
+    let status = wc_host().args(["status", "--json", "--redis", &redis.url()]).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["state"], "finished");
+    assert_eq!(status["job"], r.summary["job"]);
+    assert_eq!(status["tokens"].as_u64().unwrap(), want.values().sum::<u64>());
+    let top = wc_host().args(["top", "--top", "3", "--redis", &redis.url()]).output().unwrap();
+    let top = String::from_utf8(top.stdout).unwrap();
+    let mut expected: Vec<(&String, &u64)> = want.iter().collect();
+    expected.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let lines: Vec<(String, u64)> = top
+        .lines()
+        .map(|l| {
+            let (k, n) = l.rsplit_once(' ').unwrap();
+            (k.trim().to_string(), n.parse().unwrap())
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = expected.iter().take(3).map(|(k, n)| (k.to_string(), **n)).collect();
+    assert_eq!(lines, expected);
 }
 
 #[test]
@@ -78,7 +99,7 @@ fn one_large_file_is_split_across_workers() {
 fn workers_killed_mid_task_are_respawned_and_nothing_is_lost() {
     let redis = RedisServer::start();
     let (dir, files) = gen_data(24.0, 6, 14);
-    let mut job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", &data_arg(&dir)]);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", &data_arg(&dir)]);
     let pid = job.child.id();
     let mut conn = redis.conn();
     wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
@@ -253,14 +274,14 @@ fn a_file_without_the_text_column_is_dead_lettered_and_the_rest_counts() {
 #[test]
 fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (dir, files) = gen_data(24.0, 8, 22);
+    let (dir, files) = gen_data(64.0, 16, 22);
     let dd = data_dir.path().display().to_string();
-    let r = run_job("words", &["--data-dir", &dd, "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
+    let r = run_job("words", &["--data-dir", &dd, "--workers", "1", "--checkpoint-interval", "0.2", "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
     assert!(r.status.success(), "{}", r.stderr);
     let want = reference_words(&files);
     assert_counts_eq(&r.counts, &want);
     assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
-    assert!(processes_mentioning(&dd).is_empty(), "a managed redis-server is still running");
+    assert!(redis_servers_in(data_dir.path()).is_empty(), "a managed redis-server is still running");
     assert!(!r.summary["redis"].as_str().unwrap().contains(&std::fs::read_to_string(data_dir.path().join("redis.pass")).unwrap()), "password leaked in the summary");
     // Same job again: found finished in the managed Redis's dump, same answer.
     let again = run_job("words", &["--data-dir", &dd, &data_arg(&dir)]);
@@ -268,19 +289,19 @@ fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer()
     assert_eq!(again.summary["resumed"], true);
     assert_eq!(again.summary["job"], r.summary["job"]);
     assert_counts_eq(&again.counts, &want);
-    assert!(processes_mentioning(&dd).is_empty());
+    assert!(redis_servers_in(data_dir.path()).is_empty());
 }
 
 #[test]
 fn managed_redis_with_an_append_only_file_survives_chaos_restarts() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (dir, files) = gen_data(24.0, 8, 23);
+    let (dir, files) = gen_data(128.0, 16, 23);
     let dd = data_dir.path().display().to_string();
-    let r = run_job("words", &["--data-dir", &dd, "--durability", "aof", "--checkpoint-interval", "0", "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
+    let r = run_job("words", &["--data-dir", &dd, "--workers", "1", "--durability", "aof", "--checkpoint-interval", "0", "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_words(&files));
     let aof = data_dir.path().join("appendonlydir");
     assert!(aof.is_dir(), "the append-only file is in the data directory");
-    assert!(processes_mentioning(&dd).is_empty());
+    assert!(redis_servers_in(data_dir.path()).is_empty());
 }

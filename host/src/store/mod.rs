@@ -176,7 +176,7 @@ impl Store {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(explain(e, &self.client)),
             }
         }
     }
@@ -222,7 +222,9 @@ fn explain(e: RedisError, client: &redis::Client) -> anyhow::Error {
     } else if msg.contains("NOAUTH") {
         anyhow::anyhow!("Redis at {at} requires a password: give it in the URL, redis://:PASSWORD@host:port/")
     } else if msg.contains("NOPERM") {
-        anyhow::anyhow!("Redis at {at}: the ACL user lacks a permission wc-host needs: {msg}")
+        anyhow::anyhow!(
+            "Redis at {at}: the ACL user lacks a permission wc-host needs (keys `wc:*` and the commands listed in the README, section Security): {msg}"
+        )
     } else if !e.is_connection_refusal() && (e.is_timeout() || msg.contains("(os error 11)")) {
         anyhow::anyhow!("Redis at {at} did not answer in time (is it a Redis server?): {msg}")
     } else if e.is_connection_refusal() || e.is_io_error() {

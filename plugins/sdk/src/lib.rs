@@ -72,48 +72,199 @@ impl Params {
 }
 
 /// Counts of one task. Adding a key already present does not allocate.
+///
+/// A small open-addressing table made for this one job (no removal): the
+/// keys and counts live in insertion order in `entries`, which `into_vec`
+/// hands over without copying; `slots` holds, per bucket, the key's 32-bit
+/// hash and its index in `entries` plus one (0 = empty), probed linearly.
+/// Keys are hashed and compared with 4- and 8-byte loads (`hash_key`,
+/// `keys_equal`). In a wasm32 guest this is several times cheaper than
+/// `HashMap<String, u64>`: there `memcmp` is wasi-libc's byte loop, the
+/// generic hasher works on 32-bit words, and hashbrown's probe loop compiles
+/// (through Cranelift) to heavily spilled code. See
+/// `host/examples/bench_plugins.rs`.
 #[derive(Default, Debug, Clone)]
 pub struct Counts {
-    map: FxHashMap<String, u64>,
+    entries: Vec<(String, u64)>,
+    slots: Vec<Slot>,
 }
 
+#[derive(Default, Debug, Clone, Copy)]
+struct Slot {
+    hash: u32,
+    /// Index in `entries` plus one; 0 marks an empty slot.
+    entry: u32,
+}
+
+/// The table grows when more than this share of the slots would be used
+/// (linear probing stays short; slots are 8 bytes).
+const MAX_LOAD_NUM: usize = 3;
+const MAX_LOAD_DEN: usize = 4;
+
 impl Counts {
+    // `inline` matters in the guest: LLVM does not inline these for wasm32 on
+    // its own, and each call costs a stack-limit and an epoch check there.
+    #[inline]
     pub fn add(&mut self, key: &str) {
         self.add_n(key, 1);
     }
 
+    #[inline(always)]
     pub fn add_n(&mut self, key: &str, n: u64) {
-        match self.map.get_mut(key) {
-            Some(count) => *count += n,
-            None => {
-                self.map.insert(key.to_owned(), n);
+        let hash = hash_key(key.as_bytes()) as u32;
+        if let Some(slot) = self.find(key, hash) {
+            let entry = self.slots[slot].entry as usize - 1;
+            self.entries[entry].1 += n;
+            return;
+        }
+        self.insert_new(key, hash, n);
+    }
+
+    /// The slot holding `key`, if present.
+    #[inline(always)]
+    fn find(&self, key: &str, hash: u32) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot.entry == 0 {
+                return None;
+            }
+            if slot.hash == hash && keys_equal(self.entries[slot.entry as usize - 1].0.as_bytes(), key.as_bytes()) {
+                return Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    #[cold]
+    fn insert_new(&mut self, key: &str, hash: u32, n: u64) {
+        if (self.entries.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
+            self.grow();
+        }
+        self.entries.push((key.to_owned(), n));
+        let entry = u32::try_from(self.entries.len()).expect("fewer than 4 billion keys");
+        self.place(Slot { hash, entry });
+    }
+
+    /// Puts a slot into the first free bucket of its probe sequence.
+    fn place(&mut self, slot: Slot) {
+        let mask = self.slots.len() - 1;
+        let mut at = slot.hash as usize & mask;
+        while self.slots[at].entry != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = slot;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        for slot in old {
+            if slot.entry != 0 {
+                self.place(slot);
             }
         }
     }
 
     pub fn get(&self, key: &str) -> u64 {
-        self.map.get(key).copied().unwrap_or(0)
+        match self.find(key, hash_key(key.as_bytes()) as u32) {
+            Some(slot) => self.entries[self.slots[slot].entry as usize - 1].1,
+            None => 0,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn total(&self) -> u64 {
-        self.map.values().sum()
+        self.entries.iter().map(|(_, n)| n).sum()
     }
 
     pub fn into_map(self) -> FxHashMap<String, u64> {
-        self.map
+        let mut map = FxHashMap::with_capacity_and_hasher(self.entries.len(), Default::default());
+        map.extend(self.entries);
+        map
     }
 
+    /// Each key once, in the order first added.
     pub fn into_vec(self) -> Vec<(String, u64)> {
-        self.map.into_iter().collect()
+        self.entries
     }
+}
+
+#[inline(always)]
+fn load_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+#[inline(always)]
+fn load_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Hash of a key: the bytes read as (overlapping) 4- or 8-byte words, each
+/// mixed with a 64-bit multiply (one `i64.mul` on wasm32), then folded so
+/// that the low 32 bits, which [`Counts`] uses, depend on every byte.
+#[inline]
+fn hash_key(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let mut h = (n as u64).wrapping_mul(MUL);
+    if n <= 8 {
+        let word = if n >= 4 {
+            // Two overlapping 4-byte loads cover every byte.
+            u64::from(load_u32(bytes, 0)) | (u64::from(load_u32(bytes, n - 4)) << 32)
+        } else if n > 0 {
+            // 1 to 3 bytes: first, middle, last cover every byte.
+            u64::from(bytes[0]) | (u64::from(bytes[n / 2]) << 8) | (u64::from(bytes[n - 1]) << 16)
+        } else {
+            0
+        };
+        h = (h ^ word).wrapping_mul(MUL);
+    } else {
+        let mut at = 0;
+        while at + 8 < n {
+            h = (h ^ load_u64(bytes, at)).wrapping_mul(MUL).rotate_left(29);
+            at += 8;
+        }
+        // The last 8 bytes, overlapping the previous word when n % 8 != 0.
+        h = (h ^ load_u64(bytes, n - 8)).wrapping_mul(MUL);
+    }
+    let h = (h ^ (h >> 32)).wrapping_mul(MUL);
+    h ^ (h >> 32)
+}
+
+/// Byte equality with at most two loads per side for keys up to 8 bytes.
+#[inline]
+fn keys_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 4 {
+        return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+    }
+    if n <= 8 {
+        return load_u32(a, 0) == load_u32(b, 0) && load_u32(a, n - 4) == load_u32(b, n - 4);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if load_u64(a, at) != load_u64(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    load_u64(a, n - 8) == load_u64(b, n - 8)
 }
 
 /// A counting rule. One value per task: `new`, then `count_row` per row.
@@ -203,4 +354,78 @@ macro_rules! export_counter {
             $crate::bindings::export_counting_plugin!(WcPluginExport with_types_in $crate::bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys of every length up to 40, and pairs differing in one byte.
+    fn samples() -> Vec<String> {
+        let mut keys = vec![String::new()];
+        for len in 1..=40 {
+            let base: String = (0..len).map(|i| (b'a' + (i * 7 % 26) as u8) as char).collect();
+            keys.push(base.clone());
+            for at in [0, len / 2, len - 1] {
+                let mut bytes = base.clone().into_bytes();
+                bytes[at] = b'Z';
+                keys.push(String::from_utf8(bytes).unwrap());
+            }
+        }
+        keys.extend(["é", "日本", "😀", "a b", "\n", "café", "cafe"].map(String::from));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn keys_equal_is_byte_equality() {
+        let keys = samples();
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(keys_equal(a.as_bytes(), b.as_bytes()), a == b, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash_depends_on_every_byte() {
+        let keys = samples();
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| hash_key(k.as_bytes())).collect();
+        assert_eq!(hashes.len(), keys.len(), "a collision among the samples");
+        // `Counts` uses the low 32 bits.
+        let low: std::collections::HashSet<u32> = keys.iter().map(|k| hash_key(k.as_bytes()) as u32).collect();
+        assert_eq!(low.len(), keys.len());
+    }
+
+    #[test]
+    fn counts_add_get_and_drain() {
+        let mut counts = Counts::default();
+        for key in samples() {
+            counts.add(&key);
+            counts.add_n(&key, 2);
+        }
+        counts.add("café");
+        assert_eq!((counts.get("café"), counts.get("cafe"), counts.get(""), counts.get("missing")), (4, 3, 3, 0));
+        assert_eq!(counts.len(), samples().len());
+        assert_eq!(counts.total(), 3 * samples().len() as u64 + 1);
+        let map = counts.clone().into_map();
+        let mut vec = counts.into_vec();
+        vec.sort();
+        let mut from_map: Vec<(String, u64)> = map.into_iter().collect();
+        from_map.sort();
+        assert_eq!(vec, from_map);
+        assert!(vec.iter().all(|(k, n)| *n == 3 || (k == "café" && *n == 4)));
+    }
+
+    #[test]
+    fn many_keys_survive_growth() {
+        let mut counts = Counts::default();
+        for i in 0..50_000u32 {
+            counts.add(&format!("k{i}"));
+            counts.add(&format!("k{}", i / 2));
+        }
+        assert_eq!(counts.len(), 50_000);
+        assert_eq!((counts.get("k0"), counts.get("k1"), counts.get("k24999"), counts.get("k25000")), (3, 3, 3, 1));
+    }
 }

@@ -9,10 +9,36 @@
 use wc_plugin_sdk::{Counter, Counts, Info, Params};
 
 /// The rule, usable natively (the benchmark and tests use this same code).
+///
+/// Equivalent to `for token in text.split(' ') { counts.add(token) }`, but
+/// finds the spaces 8 bytes at a time: `str::split` searches with core's
+/// `memchr`, which on wasm32 works on 4-byte words and was a fifth of the
+/// plugin's time.
 pub fn count_text(text: &str, counts: &mut Counts) {
-    for token in text.split(' ') {
-        counts.add(token);
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let bytes = text.as_bytes();
+    let mut start = 0; // where the current token starts
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) ^ SPACES;
+        // The top bit of each byte that was a space (exact: no carry crosses bytes).
+        let mut spaces = !(((word & LOW7) + LOW7) | word) & !LOW7;
+        while spaces != 0 {
+            let end = at + (spaces.trailing_zeros() / 8) as usize;
+            counts.add(&text[start..end]); // a space is always a char boundary
+            start = end + 1;
+            spaces &= spaces - 1;
+        }
+        at += 8;
     }
+    for (i, &b) in bytes[at..].iter().enumerate() {
+        if b == b' ' {
+            counts.add(&text[start..at + i]);
+            start = at + i + 1;
+        }
+    }
+    counts.add(&text[start..]);
 }
 
 pub struct SplitSpace;
@@ -69,6 +95,25 @@ mod tests {
         assert_eq!(c.get("Hi,\tthere\nyou!"), 1);
         assert_eq!(c.get("Hi,"), 1);
         assert_eq!(c.total(), 2);
+    }
+
+    #[test]
+    fn same_as_str_split_at_every_alignment() {
+        let texts = [
+            "", " ", "  ", "a", "a ", " a", "abcdefgh", "abcdefg ", " bcdefgh", "abcdefgh ijklmnop  qrstuvwx ",
+            "        ", "         x", "Café  日本 😀\ttab\nnl  end", "  lead and trail  ", "a b c d e f g h i j k l m n o p",
+        ];
+        for text in texts {
+            for pad in 0..9 {
+                let text = format!("{}{text}", "x".repeat(pad));
+                let mut want = std::collections::HashMap::new();
+                for token in text.split(' ') {
+                    *want.entry(token.to_string()).or_insert(0u64) += 1;
+                }
+                let got: std::collections::HashMap<String, u64> = count(&text).into_vec().into_iter().collect();
+                assert_eq!(got, want, "{text:?}");
+            }
+        }
     }
 
     #[test]
