@@ -295,7 +295,7 @@ fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer()
 #[test]
 fn managed_redis_with_an_append_only_file_survives_chaos_restarts() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (dir, files) = gen_data(128.0, 16, 23);
+    let (dir, files) = gen_data(192.0, 16, 23);
     let dd = data_dir.path().display().to_string();
     let r = run_job("words", &["--data-dir", &dd, "--workers", "1", "--durability", "aof", "--checkpoint-interval", "0", "--chaos-redis-restart", "0.25", &data_arg(&dir)]);
     assert!(r.status.success(), "{}", r.stderr);

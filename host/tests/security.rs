@@ -21,7 +21,7 @@ fn data_arg(dir: &tempfile::TempDir) -> String {
 /// `ACL SETUSER wcuser on >PASSWORD ` followed by these rules.
 const ACL_RULES: &str = "resetkeys ~wc:* resetchannels -@all \
     +function|load +fcall +info +bgsave +client|setinfo \
-    +get +set +del +unlink +rename \
+    +get +set +del +unlink +rename +restore \
     +hget +hmget +hgetall +hkeys +hset +hsetnx +hincrby +hdel \
     +sadd +srem +sismember +smismember \
     +zadd +zincrby +zcard +zrevrange +zrevrangebyscore +zscan \
@@ -29,10 +29,11 @@ const ACL_RULES: &str = "resetkeys ~wc:* resetchannels -@all \
 
 /// A coarser alternative that survives new data commands in wc-host:
 /// all of @read/@write/@scripting on `wc:*` but nothing @dangerous, plus the
-/// two @dangerous commands wc-host needs (INFO for Redis's run id, BGSAVE for
-/// checkpoints).
+/// three @dangerous commands wc-host uses (INFO for Redis's run id, BGSAVE for
+/// checkpoints, RESTORE to load the final sorted set fast; without it the
+/// sorted set is written with ZADD, more slowly).
 const ACL_RULES_BY_CATEGORY: &str =
-    "resetkeys ~wc:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +bgsave";
+    "resetkeys ~wc:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info +bgsave +restore";
 
 /// Creates `user`. A `+command` this server does not know is left out
 /// (`CLIENT SETINFO`, which redis-rs sends at connection and ignores the

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::input::InputRange;
 
 pub mod blob;
+pub mod dump;
 
 /// How workers commit counts; both go through the same done-set gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
