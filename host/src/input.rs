@@ -205,8 +205,17 @@ pub fn split_file(path: &Path, target_bytes: u64) -> Result<Vec<InputRange>, Inp
 /// Like [`split_file`], handing each range to `emit` as soon as it is
 /// found, so that work on a large file can start while it is still being
 /// split.
-pub fn split_file_with(path: &Path, target_bytes: u64, mut emit: impl FnMut(InputRange)) -> Result<(), InputError> {
-    let file = FileIdentity::of(path)?;
+pub fn split_file_with(path: &Path, target_bytes: u64, emit: impl FnMut(InputRange)) -> Result<(), InputError> {
+    split_identified(FileIdentity::of(path)?, target_bytes, emit)
+}
+
+/// Splits the file as it was when `file` was taken: a small file is one
+/// range without being opened again, so a job's plan is what its identity
+/// says even if the file changes while the plan is made (workers then find
+/// the change and fail those tasks, naming the file).
+pub fn split_identified(file: FileIdentity, target_bytes: u64, mut emit: impl FnMut(InputRange)) -> Result<(), InputError> {
+    let path = file.path.clone();
+    let path = path.as_path();
     let target = target_bytes.max(1);
     if file.size <= target {
         emit(InputRange { file: file.clone(), start: 0, end: file.size, first_row: 1 });

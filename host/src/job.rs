@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{PluginParams, SandboxArgs};
 use crate::config::Config;
-use crate::input::{resolve_inputs, split_file_with, FileIdentity};
+use crate::input::{resolve_inputs, split_identified, FileIdentity};
 use crate::plugin::PluginRuntime;
 use crate::redis_server::{Durability, ManagedRedis};
 use crate::report::{self, DeadTask, Summary};
@@ -167,9 +167,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
     // so that workers start on a large file while it is still being split.
     let (planned_tx, planned) = std::sync::mpsc::channel();
     let file_count = files.len();
+    let planned_files = identities.clone();
     std::thread::Builder::new().name("planner".into()).spawn(move || {
-        for file in &files {
-            let sent = split_file_with(file, split_bytes, |range| {
+        for file in planned_files {
+            let sent = split_identified(file, split_bytes, |range| {
                 let _ = planned_tx.send(Ok(Task::new(range)));
             });
             if let Err(e) = sent {

@@ -2,13 +2,13 @@
 //! plugins, through the library and through the `wc-host` binary, checked
 //! against references computed independently in the test.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_same_counts, cases_path, generate, plugin_path, reference_split_space, text_column, workspace_root};
+use support::{assert_same_counts, cases_path, generate, plugin as plugin_path, reference_split_space, texts as text_column, workspace_root};
 use wc_host::count::{count_files, count_range, merge, CountMap};
 use wc_host::input::split_file;
 use wc_host::plugin::{PluginInstance, PluginRuntime, SandboxPolicy};

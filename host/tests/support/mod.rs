@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,22 +16,79 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The shipped plugin `name`, built if missing (serialised across the test
-/// processes by a lock file).
+/// `<root>/plugins/NAME.wasm`, built first if any shipped plugin is missing.
 pub fn plugin(name: &str) -> PathBuf {
-    let root = workspace_root();
-    let path = root.join("plugins").join(format!("{name}.wasm"));
-    if path.exists() {
-        return path;
-    }
-    let lock = std::fs::File::create(std::env::temp_dir().join("wc-host-plugins.lock")).unwrap();
-    // SAFETY: flock on a file we own; released when `lock` is dropped.
-    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    if !path.exists() {
-        let status = Command::new("make").arg("plugins").current_dir(&root).status().unwrap();
-        assert!(status.success(), "make plugins failed");
-    }
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(ensure_plugins_built);
+    let path = workspace_root().join("plugins").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} does not exist (not a shipped plugin?)", path.display());
     path
+}
+
+/// `<root>/plugins/NAME/cases.json`.
+pub fn cases_path(name: &str) -> PathBuf {
+    workspace_root().join("plugins").join(name).join("cases.json")
+}
+
+/// The plugins `make plugins` builds: package name, file stem in `plugins/`.
+const PLUGINS: [(&str, &str); 3] = [("words", "words"), ("split-space", "split-space"), ("hashtags", "hashtags")];
+
+fn missing_plugins() -> Vec<PathBuf> {
+    let dir = workspace_root().join("plugins");
+    PLUGINS.iter().map(|(_, file)| dir.join(format!("{file}.wasm"))).filter(|p| !p.is_file()).collect()
+}
+
+/// Builds the plugins like `make plugins` when one is missing. Test processes
+/// run in parallel (nextest: one per test), so the check and the build happen
+/// under an exclusive `flock` on a file in the target directory; the copies
+/// are written to a temporary name and renamed, so a reader never sees half
+/// a component.
+fn ensure_plugins_built() {
+    if missing_plugins().is_empty() {
+        return;
+    }
+    let target = target_dir();
+    std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("cannot create {}: {e}", target.display()));
+    let lock_path = target.join("wc-host-test-plugins.lock");
+    let lock = File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+    // SAFETY: a plain flock(2) on a descriptor we own for the whole block.
+    let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {}: {}", lock_path.display(), std::io::Error::last_os_error());
+
+    // Another process may have built them while we waited for the lock.
+    if missing_plugins().is_empty() {
+        return; // dropping `lock` closes the descriptor and releases it
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--profile", "wasm", "--target", "wasm32-wasip2"]);
+    for (package, _) in PLUGINS {
+        cmd.args(["-p", package]);
+    }
+    eprintln!("building the plugins: {cmd:?}");
+    let status = cmd.status().expect("cannot run cargo to build the plugins");
+    assert!(status.success(), "building the plugins failed ({status}); try `make plugins`");
+
+    let wasm_dir = target.join("wasm32-wasip2").join("wasm");
+    let plugins_dir = workspace_root().join("plugins");
+    for (package, file) in PLUGINS {
+        let built = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
+        let dest = plugins_dir.join(format!("{file}.wasm"));
+        let tmp = plugins_dir.join(format!(".{file}.wasm.{}", std::process::id()));
+        std::fs::copy(&built, &tmp).unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", built.display(), tmp.display()));
+        std::fs::rename(&tmp, &dest).unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), dest.display()));
+    }
+    drop(lock);
+}
+
+/// Generates `total_bytes` of twcs-shaped CSV in `files` files under `dir`.
+pub fn generate(dir: &Path, total_bytes: u64, files: usize, seed: u64) -> Vec<PathBuf> {
+    let opts = wc_host::gen_data::GenOptions { total_bytes, files, seed };
+    let report = wc_host::gen_data::generate(dir, &opts).expect("generating test data");
+    assert_eq!(report.files.len(), files);
+    report.files
 }
 
 /// `$CARGO_TARGET_DIR`, else the repository's usual `~/.cache/wc-host/target`.
@@ -269,18 +328,41 @@ pub fn finish_job(job: RunningJob) -> JobResult {
 
 /// Asserts equal count maps, showing a few differences when not.
 pub fn assert_counts_eq(got: &HashMap<String, u64>, want: &HashMap<String, u64>) {
-    if got == want {
-        return;
+    assert_same_counts("counts", got, want);
+}
+
+/// Fails with the number of differing keys and the first few of them
+/// (sorted), instead of printing two maps of thousands of keys.
+pub fn assert_same_counts<'a>(
+    what: &str,
+    got: impl IntoIterator<Item = (&'a String, &'a u64)>,
+    want: impl IntoIterator<Item = (&'a String, &'a u64)>,
+) {
+    let got: HashMap<&str, u64> = got.into_iter().map(|(k, &n)| (k.as_str(), n)).collect();
+    let want: HashMap<&str, u64> = want.into_iter().map(|(k, &n)| (k.as_str(), n)).collect();
+    let mut diffs: Vec<String> = Vec::new();
+    for (key, &w) in &want {
+        match got.get(key) {
+            None => diffs.push(format!("{key:?}: expected {w}, missing")),
+            Some(&g) if g != w => diffs.push(format!("{key:?}: expected {w}, got {g}")),
+            Some(_) => {}
+        }
     }
-    let mut diffs: Vec<String> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k:?}: want {v}, got {:?}", got.get(k)))
-        .chain(got.iter().filter(|(k, _)| !want.contains_key(*k)).map(|(k, v)| format!("{k:?}: unexpected {v}")))
-        .collect();
-    diffs.sort();
-    diffs.truncate(20);
-    panic!("counts differ ({} keys vs {} expected):\n{}", got.len(), want.len(), diffs.join("\n"));
+    for (key, &g) in &got {
+        if !want.contains_key(key) {
+            diffs.push(format!("{key:?}: unexpected, got {g}"));
+        }
+    }
+    if !diffs.is_empty() {
+        diffs.sort();
+        let shown = diffs.iter().take(15).map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n");
+        panic!(
+            "{what}: {} of {} expected keys differ ({} keys returned); first differences:\n{shown}",
+            diffs.len(),
+            want.len(),
+            got.len()
+        );
+    }
 }
 
 /// Processes whose command line mentions `needle` (for "nothing left running").
