@@ -526,11 +526,11 @@ impl Coordinator {
         let mut next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
         let mut chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
         let progress = report::Progress::new(self.meta.total_bytes, quiet || !std::io::stderr().is_terminal());
-        let mut last_check = Instant::now();
+        let mut last_check = Instant::now() - Duration::from_secs(1);
         let mut last_reconcile = Instant::now();
         self.run_id = self.current_run_id().ok();
         let result = loop {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(50));
             if let Err(e) = self.reap_workers() {
                 break Err(e);
             }
@@ -547,7 +547,7 @@ impl Coordinator {
                     next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
                 }
             }
-            if last_check.elapsed() < Duration::from_millis(250) {
+            if last_check.elapsed() < Duration::from_millis(100) {
                 continue;
             }
             last_check = Instant::now();
