@@ -32,10 +32,6 @@ fn tasks_done(conn: &mut redis::Connection) -> usize {
     keys.first().map_or(0, |k| redis::cmd("SCARD").arg(k).query(conn).unwrap_or(0))
 }
 
-fn job_running(job: &mut RunningJob) -> bool {
-    job.child.try_wait().unwrap().is_none()
-}
-
 #[test]
 fn words_job_counts_exactly_and_the_sorted_set_is_readable() {
     let redis = RedisServer::start();
@@ -99,22 +95,26 @@ fn one_large_file_is_split_across_workers() {
 fn workers_killed_mid_task_are_respawned_and_nothing_is_lost() {
     let redis = RedisServer::start();
     let (dir, files) = gen_data(24.0, 6, 14);
-    let job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "1", &data_arg(&dir)]);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--split-mb", "0.5", &data_arg(&dir)]);
     let pid = job.child.id();
     let mut conn = redis.conn();
-    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
     let mut kills = 0;
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(250));
-        if let Some(worker) = workers_of(pid).first() {
+    for round in 1..=2 {
+        wait_until(60, "progress", || tasks_done(&mut conn) >= round * 3);
+        // Freeze the workers (each is likely mid-task, holding a claim),
+        // SIGKILL one, let the others go on: its task must be stolen and
+        // the coordinator must start a new worker.
+        let paused = pause_workers(pid);
+        if let Some(victim) = paused.first() {
             // SAFETY: killing a worker process of our own job.
-            unsafe { libc::kill(*worker as i32, libc::SIGKILL) };
+            unsafe { libc::kill(*victim as i32, libc::SIGKILL) };
             kills += 1;
         }
+        resume(&paused[1..]);
     }
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(kills >= 1);
+    assert_eq!(kills, 2);
     assert!(summary_u64(&r.summary, "worker_respawns") >= 1, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_words(&files));
 }
@@ -165,21 +165,32 @@ fn redis_killed_and_restarted_several_times_in_live_commit_mode() {
 fn redis_restarts_in_mode(mode: &str) {
     let mut redis = RedisServer::start();
     let (dir, files) = gen_data(32.0, 8, 17);
-    let mut job = spawn_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--split-mb", "1", "--checkpoint-interval", "0.3", &data_arg(&dir)]);
-    let mut conn = redis.conn();
-    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0);
+    let job = spawn_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--split-mb", "1", "--checkpoint-interval", "0.2", &data_arg(&dir)]);
+    let total = 40; // 32 MiB in ranges of about 1 MiB (checked below)
+    // Three SIGKILLs of Redis, each after some progress, each while the
+    // workers are mid-job: they are paused around the restart so that the
+    // job cannot end before it (the job is faster than the test's timing),
+    // then carry on against the restored Redis.
     let mut restarts = 0;
-    while restarts < 3 && job_running(&mut job) {
-        std::thread::sleep(Duration::from_millis(400));
+    for round in 1..=3 {
+        let mut conn = redis.conn();
+        wait_until(60, "progress", || tasks_done(&mut conn) >= round * 4);
+        let paused = pause_workers(job.child.id());
+        std::thread::sleep(Duration::from_millis(250)); // let a checkpoint or two happen
         redis.kill();
-        std::thread::sleep(Duration::from_millis(200));
         redis.restart();
         restarts += 1;
+        resume(&paused);
+        let mut conn = redis.conn();
+        if tasks_done(&mut conn) + 4 >= total {
+            break;
+        }
     }
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(restarts >= 2, "the job ended before Redis could be killed twice; use more data");
-    assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
+    assert_eq!(summary_u64(&r.summary, "tasks"), total as u64, "{}", r.summary);
+    assert!(restarts >= 2, "{restarts} restarts");
+    assert!(summary_u64(&r.summary, "redis_restarts") >= 2, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_words(&files));
 }
 
