@@ -220,6 +220,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         plugin_path: args.plugin.clone(),
         sandbox: args.sandbox.clone(),
         quiet,
+        progress_bar: !quiet && std::io::stderr().is_terminal(),
         workers: Vec::new(),
         respawns: 0,
         redis_restarts: 0,
@@ -242,7 +243,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
             tracing::info!("job {job} found unfinished in Redis: resuming it");
         }
         coordinator.register()?;
-        coordinator.run_to_completion(&mut managed, &args, quiet)?;
+        coordinator.run_to_completion(&mut managed, &args)?;
         coordinator.wait_for_stragglers();
     }
 
@@ -298,6 +299,7 @@ struct Coordinator {
     plugin_path: PathBuf,
     sandbox: SandboxArgs,
     quiet: bool,
+    progress_bar: bool,
     workers: Vec<WorkerProcess>,
     respawns: u64,
     redis_restarts: u64,
@@ -494,7 +496,9 @@ impl Coordinator {
             .arg("--mode").arg(mode_name)
             .arg("--name").arg(format!("{mode_name}-{index}-{}", std::process::id()))
             .arg("--exit-with-parent")
-            .args(self.quiet.then_some("--quiet"))
+            // Under a progress bar, workers keep to warnings: their lines
+            // would break the bar (the summary reports steals and retries).
+            .args((self.quiet || self.progress_bar).then_some("--quiet"))
             .args(self.sandbox.to_flags())
             .env("REDIS_URL", &self.url)
             .stdin(Stdio::null())
@@ -504,7 +508,7 @@ impl Coordinator {
         Ok(())
     }
 
-    fn run_to_completion(&mut self, managed: &mut Option<ManagedRedis>, args: &RunArgs, quiet: bool) -> anyhow::Result<()> {
+    fn run_to_completion(&mut self, managed: &mut Option<ManagedRedis>, args: &RunArgs) -> anyhow::Result<()> {
         let config = self.config.clone();
         for i in 0..config.normal_workers {
             self.spawn_worker(WorkerMode::Normal, i)?;
@@ -525,7 +529,7 @@ impl Coordinator {
         }
         let mut next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
         let mut chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
-        let progress = report::Progress::new(self.meta.total_bytes, quiet || !std::io::stderr().is_terminal());
+        let progress = report::Progress::new(self.meta.total_bytes, !self.progress_bar);
         let mut last_check = Instant::now() - Duration::from_secs(1);
         let mut last_reconcile = Instant::now();
         self.run_id = self.current_run_id().ok();
@@ -686,7 +690,7 @@ impl Coordinator {
                 .arg(expected)
                 .query::<i64>(conn)
         })?;
-        tracing::info!(
+        tracing::debug!(
             "reduce: last merge {merged:?}, sort {:?}, encode {:?}, sorted set of {expected} keys written in {:?}",
             sorted - merged,
             encoded - sorted,
