@@ -316,3 +316,24 @@ fn managed_redis_with_an_append_only_file_survives_chaos_restarts() {
     assert!(aof.is_dir(), "the append-only file is in the data directory");
     assert!(redis_servers_in(data_dir.path()).is_empty());
 }
+
+#[test]
+fn a_coordinator_killed_mid_job_is_resumed_by_running_it_again() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(24.0, 24, 24);
+    let args = ["--redis", &redis.url(), "--workers", "1", &data_arg(&dir)];
+    let mut first = spawn_job("words", &args);
+    let mut conn = redis.conn();
+    wait_until(60, "progress", || tasks_done(&mut conn) >= 3);
+    let workers = workers_of(first.child.id());
+    first.child.kill().unwrap(); // SIGKILL: no summary, no cleanup
+    first.child.wait().unwrap();
+    // Its workers die with it (parent-death signal), holding whatever they claimed.
+    wait_until(10, "the workers to die", || workers.iter().all(|w| !std::path::Path::new(&format!("/proc/{w}")).exists()));
+    let done_before = tasks_done(&mut conn);
+    assert!(done_before < 24, "the first run finished before it could be killed");
+    let again = run_job("words", &args);
+    assert!(again.status.success(), "{}", again.stderr);
+    assert_eq!(again.summary["resumed"], true);
+    assert_counts_eq(&again.counts, &reference_words(&files));
+}
