@@ -31,9 +31,9 @@ pub enum Command {
     /// Run a worker against a job's Redis (started by the coordinator, or by hand on another machine).
     Worker(crate::worker::WorkerArgs),
     /// Show the top keys of a job, from Redis.
-    Top(crate::job::QueryArgs),
+    Top(crate::query::QueryArgs),
     /// Show a job's progress, from Redis.
-    Status(crate::job::QueryArgs),
+    Status(crate::query::QueryArgs),
 }
 
 #[derive(Debug, Subcommand)]

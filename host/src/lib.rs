@@ -10,13 +10,16 @@
 //! - [`config`]: config.json (the seed's keys) and its validation.
 //! - [`store`]: the Redis key layout and the exactly-once function library.
 //! - [`worker`]: the worker process loop (claim, count, commit).
-//! - [`job`]: the coordinator (plan, workers, checkpoints, recovery, finish).
+//! - [`job`]: the coordinator (plan, workers, recovery, finish, reduce).
+//! - [`checkpoint`]: BGSAVE on a timer; progress held by a snapshot.
+//! - [`query`]: `wc-host top` and `wc-host status`.
 //! - [`redis_server`]: the managed `redis-server` child.
 //! - [`report`]: progress bar, summary, reading counts back.
 //! - [`chaos`]: the fault-injection harness behind `make chaos`.
 
 pub mod cases;
 pub mod chaos;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod count;
@@ -26,6 +29,7 @@ pub mod job;
 pub mod logging;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod query;
 pub mod redis_server;
 pub mod report;
 pub mod store;

@@ -9,8 +9,8 @@ fn main() {
         Some(Command::Plugin(command)) => wc_host::plugin_cmd::run(command),
         Some(Command::GenData(args)) => gen_data(&args),
         Some(Command::Worker(args)) => wc_host::worker::run_cli(args),
-        Some(Command::Top(args)) => wc_host::job::query(args, false),
-        Some(Command::Status(args)) => wc_host::job::query(args, true),
+        Some(Command::Top(args)) => wc_host::query::query(args, false),
+        Some(Command::Status(args)) => wc_host::query::query(args, true),
         None => wc_host::job::run(cli.run, cli.quiet),
     };
     match result {

@@ -18,6 +18,7 @@ use crate::input::InputRange;
 
 pub mod blob;
 pub mod dump;
+pub mod tasks;
 
 /// How workers commit counts; both go through the same done-set gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]

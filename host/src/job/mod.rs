@@ -5,6 +5,8 @@
 //! lost, and decides that the job is finished only when every manifest task
 //! is in the done-set (or dead-lettered), as Redis itself says.
 
+mod reduce;
+
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use redis::{Connection, Value};
+use redis::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{PluginParams, SandboxArgs};
@@ -24,6 +26,8 @@ use crate::plugin::PluginRuntime;
 use crate::redis_server::{Durability, ManagedRedis};
 use crate::report::{self, DeadTask, Summary};
 use crate::count::CountMap;
+use crate::checkpoint::{start_checkpoints, ChaosProgress};
+use crate::store::tasks::{done_mask, finished_mask, stream_task_ids};
 use crate::store::{self, CommitMode, JobMeta, Keys, Store, Task, LATEST_JOB_KEY};
 use crate::worker::{WorkerMode, EXIT_REDIS_DENIED, EXIT_WRONG_PLUGIN};
 
@@ -315,81 +319,6 @@ struct Coordinator {
     resubmissions: u64,
 }
 
-/// Whether the job has made progress since the last chaos kill and a
-/// snapshot (or the append-only file) holds it.
-#[derive(Default)]
-struct ChaosProgress {
-    /// Tasks done when first looked at after a restart.
-    floor: Option<u64>,
-    /// Once more tasks than `floor` are done: the count of completed saves
-    /// that must be passed for a save to include them, and when.
-    progressed: Option<(u64, Instant)>,
-    /// With an append-only file, progress is on disk a second later.
-    aof: bool,
-}
-
-impl ChaosProgress {
-    fn saved(&mut self, store: &mut Store) -> anyhow::Result<bool> {
-        let (done, info): (Option<u64>, String) = store.with_retry(REDIS_PATIENCE, |conn, keys| {
-            let done: Option<u64> = redis::cmd("HGET").arg(&keys.meta).arg("tasks_done").query(conn)?;
-            let info: String = redis::cmd("INFO").arg("persistence").query(conn)?;
-            Ok((done, info))
-        })?;
-        let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
-        let saves = field("rdb_saves:");
-        let done = done.unwrap_or(0);
-        let floor = *self.floor.get_or_insert(done);
-        if done > floor && self.progressed.is_none() {
-            // A save running now may have forked before the progress.
-            self.progressed = Some((saves + field("rdb_bgsave_in_progress:"), Instant::now()));
-        }
-        Ok(self.progressed.is_some_and(|(needed, at)| saves > needed || (self.aof && at.elapsed() > Duration::from_millis(1100))))
-    }
-}
-
-/// The counts in the sorted set's own order (count, then key). Sorted on
-/// inline integers first (the count and the key's first 16 bytes), the
-/// keys themselves compared only on a tie: several times faster than
-/// comparing through the strings, which matters with millions of keys.
-fn sorted_by_count_then_key(counts: &CountMap) -> Vec<(&String, &u64)> {
-    let pairs: Vec<(&String, &u64)> = counts.iter().collect();
-    let mut order: Vec<(u64, u128, u32)> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, (key, n))| {
-            let mut prefix = [0u8; 16];
-            let head = &key.as_bytes()[..key.len().min(16)];
-            prefix[..head.len()].copy_from_slice(head);
-            (**n, u128::from_be_bytes(prefix), i as u32)
-        })
-        .collect();
-    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
-    order.into_iter().map(|(_, _, i)| pairs[i as usize]).collect()
-}
-
-/// ZADDs `pairs` into the sorted set being built, in pipelined batches.
-fn write_sorted_set(url: &str, keys: Keys, pairs: &[(&String, &u64)]) -> anyhow::Result<()> {
-    let mut store = Store::new(url, keys)?;
-    for batch in pairs.chunks(ZADD_MEMBERS * 8) {
-        store.with_retry(REDIS_PATIENCE, |conn, keys| {
-            let mut pipe = redis::pipe();
-            for chunk in batch.chunks(ZADD_MEMBERS) {
-                let mut cmd = redis::cmd("ZADD");
-                cmd.arg(&keys.counts_building);
-                for (key, n) in chunk {
-                    cmd.arg(**n).arg(key.as_bytes());
-                }
-                pipe.add_command(cmd).ignore();
-            }
-            pipe.query::<()>(conn)
-        })?;
-    }
-    Ok(())
-}
-
-/// Members per ZADD when the sorted set is built (reduce mode).
-const ZADD_MEMBERS: usize = 2000;
-
 /// How long the coordinator waits for Redis before giving up on the job.
 const REDIS_PATIENCE: Duration = Duration::from_secs(300);
 
@@ -528,7 +457,7 @@ impl Coordinator {
             tracing::warn!("chaos restarts need the managed Redis; ignored with --redis");
         }
         let mut next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
-        let mut chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
+        let mut chaos_progress = ChaosProgress::new(args.durability == Durability::Aof);
         let progress = report::Progress::new(self.meta.total_bytes, !self.progress_bar);
         let mut last_check = Instant::now() - Duration::from_secs(1);
         let mut last_reconcile = Instant::now();
@@ -547,7 +476,7 @@ impl Coordinator {
                     redis.kill();
                     std::thread::sleep(Duration::from_secs_f64(config.redis_downtime));
                     redis.restart()?;
-                    chaos_progress = ChaosProgress { aof: args.durability == Durability::Aof, ..ChaosProgress::default() };
+                    chaos_progress = ChaosProgress::new(args.durability == Durability::Aof);
                     next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
                 }
             }
@@ -602,102 +531,6 @@ impl Coordinator {
             let _ = handle.join();
         }
         result
-    }
-
-    /// Reduce mode: merges the result blobs of tasks done since the last
-    /// call into `merged`, so that most of the merging overlaps the counting.
-    /// A blob is merged once per task id; since a task's blob is the same
-    /// whichever attempt wrote it, a rollback that makes a merged task be
-    /// redone changes nothing. [`reduce`](Self::reduce) checks at the end
-    /// that exactly the done tasks were merged.
-    fn merge_new_results(&mut self) -> anyhow::Result<usize> {
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).filter(|id| !self.merged_tasks.contains(id)).collect();
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
-        let fresh: Vec<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
-        for chunk in fresh.chunks(32) {
-            let blobs: Vec<Option<Vec<u8>>> =
-                self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("HMGET").arg(&keys.results).arg(chunk).query(conn))?;
-            for (id, blob) in chunk.iter().zip(blobs) {
-                // Missing: a restore rolled the task back after the done
-                // check; it will be done again and merged then.
-                let Some(blob) = blob else { continue };
-                store::blob::decode_into(&blob, &mut self.merged).map_err(|e| anyhow::anyhow!("task {id}: {e}"))?;
-                self.merged_tasks.insert(id.to_string());
-            }
-        }
-        Ok(fresh.len())
-    }
-
-    /// Reduce mode, at the end: completes the merge and publishes it as the
-    /// job's sorted set, atomically and only if complete
-    /// (`wc_publish_counts`). Idempotent: safe to redo.
-    fn reduce(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
-        let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
-        let done_ids: HashSet<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
-        if self.merged_tasks.iter().any(|id| !done_ids.contains(id)) {
-            // Something merged is no longer done (a rollback, then a dead
-            // letter): start the merge over from what Redis holds.
-            tracing::warn!("merged results no longer match the done tasks; merging again from scratch");
-            self.merged.clear();
-            self.merged_tasks.clear();
-        }
-        self.merge_new_results()?;
-        anyhow::ensure!(self.merged_tasks.len() == done_ids.len(), "results of some done tasks are missing; waiting for them to be redone");
-        let merged = started.elapsed();
-        // Inserting in score order is about 3x cheaper for Redis than in
-        // hash order (the skiplist path stays hot in cache).
-        let pairs = sorted_by_count_then_key(&self.merged);
-        self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("DEL").arg(&keys.counts_building).query::<i64>(conn))?;
-        let sorted = started.elapsed();
-        let payload = store::dump::zset_payload(&pairs);
-        let encoded = started.elapsed();
-        let restored = self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
-            // Not retried by with_retry on a refusal (an old Redis, an ACL
-            // without RESTORE): those fall back to ZADD below.
-            redis::cmd("RESTORE").arg(&keys.counts_building).arg(0).arg(&payload).arg("REPLACE").query::<()>(conn)
-        });
-        if let Err(e) = restored {
-            tracing::warn!("RESTORE of the sorted set refused ({e:#}); writing it with ZADD instead (slower)");
-            self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("DEL").arg(&keys.counts_building).query::<i64>(conn))?;
-            // Two connections: one formats and sends while Redis works on
-            // the other's batch.
-            let half = pairs.len().div_ceil(2);
-            let (url, keys) = (self.url.clone(), self.store.keys.clone());
-            std::thread::scope(|scope| -> anyhow::Result<()> {
-                let writers: Vec<_> = pairs
-                    .chunks(half.max(1))
-                    .map(|part| {
-                        let (url, keys) = (url.clone(), keys.clone());
-                        scope.spawn(move || write_sorted_set(&url, keys, part))
-                    })
-                    .collect();
-                for w in writers {
-                    w.join().expect("a writer thread does not panic")?;
-                }
-                Ok(())
-            })?;
-        }
-        let expected = self.merged.len();
-        self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
-            redis::cmd("FCALL")
-                .arg("wc_publish_counts").arg(4)
-                .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta).arg(&keys.results)
-                .arg(expected)
-                .query::<i64>(conn)
-        })?;
-        tracing::debug!(
-            "reduce: last merge {merged:?}, sort {:?}, encode {:?}, sorted set of {expected} keys written in {:?}",
-            sorted - merged,
-            encoded - sorted,
-            started.elapsed() - encoded
-        );
-        self.final_counts = Some(std::mem::take(&mut self.merged));
-        Ok(())
     }
 
     fn current_run_id(&mut self) -> anyhow::Result<String> {
@@ -794,196 +627,3 @@ impl Coordinator {
     }
 }
 
-/// Task ids of the stream entries that some worker will still get: not yet
-/// delivered to the group, or pending (delivered, not acked). Entries are
-/// deleted when their task is committed or retried, but one can also be
-/// stranded — delivered, then its pending record lost with a recreated
-/// group — and those must be submitted again.
-fn stream_task_ids(conn: &mut Connection, keys: &Keys) -> redis::RedisResult<HashSet<String>> {
-    store::ensure_group(conn, keys)?;
-    let groups: Value = redis::cmd("XINFO").arg("GROUPS").arg(&keys.stream).query(conn)?;
-    let last_delivered = group_field(&groups, store::GROUP, "last-delivered-id").and_then(|id| parse_stream_id(&id)).unwrap_or((0, 0));
-    let mut pending = HashSet::new();
-    let mut start = "-".to_string();
-    loop {
-        let page: Value = redis::cmd("XPENDING").arg(&keys.stream).arg(store::GROUP).arg(&start).arg("+").arg(1000).query(conn)?;
-        let Value::Array(rows) = &page else { break };
-        let mut last = None;
-        for row in rows {
-            if let Value::Array(fields) = row {
-                last = fields.first().and_then(store::as_string);
-                pending.extend(last.clone());
-            }
-        }
-        match (rows.len(), last) {
-            (1000, Some(id)) => start = format!("({id}"),
-            _ => break,
-        }
-    }
-    let mut ids = HashSet::new();
-    let mut start = "-".to_string();
-    loop {
-        let page: Value = redis::cmd("XRANGE").arg(&keys.stream).arg(&start).arg("+").arg("COUNT").arg(1000).query(conn)?;
-        let Value::Array(items) = &page else { break };
-        let mut last = None;
-        for item in items {
-            let Value::Array(pair) = item else { continue };
-            let Some(entry_id) = pair.first().and_then(store::as_string) else { continue };
-            last = Some(entry_id.clone());
-            let live = parse_stream_id(&entry_id).is_some_and(|id| id > last_delivered) || pending.contains(&entry_id);
-            if !live {
-                continue;
-            }
-            if let Some(Value::Array(fields)) = pair.get(1) {
-                for kv in fields.chunks(2) {
-                    if store::as_string(&kv[0]).as_deref() == Some("task") {
-                        ids.extend(kv.get(1).and_then(store::as_string));
-                    }
-                }
-            }
-        }
-        match (items.len(), last) {
-            (1000, Some(id)) => start = format!("({id}"),
-            _ => break,
-        }
-    }
-    Ok(ids)
-}
-
-fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
-/// A field of one group in an `XINFO GROUPS` reply (RESP2 flat pairs or RESP3 map).
-fn group_field(groups: &Value, group: &str, field: &str) -> Option<String> {
-    let Value::Array(groups) = groups else { return None };
-    groups.iter().find_map(|g| {
-        let pairs: Vec<(String, Option<String>)> = match g {
-            Value::Array(flat) => flat.chunks(2).filter_map(|kv| Some((store::as_string(&kv[0])?, kv.get(1).and_then(store::as_string)))).collect(),
-            Value::Map(map) => map.iter().filter_map(|(k, v)| Some((store::as_string(k)?, store::as_string(v)))).collect(),
-            _ => return None,
-        };
-        let name = pairs.iter().find(|(k, _)| k == "name").and_then(|(_, v)| v.clone())?;
-        if name != group {
-            return None;
-        }
-        pairs.into_iter().find(|(k, _)| k == field).and_then(|(_, v)| v)
-    })
-}
-
-fn done_mask(conn: &mut Connection, keys: &Keys, ids: &[String]) -> redis::RedisResult<Vec<bool>> {
-    let mut mask = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let part: Vec<bool> = redis::cmd("SMISMEMBER").arg(&keys.done).arg(chunk).query(conn)?;
-        mask.extend(part);
-    }
-    Ok(mask)
-}
-
-/// For each id: done, or dead-lettered.
-fn finished_mask(conn: &mut Connection, keys: &Keys, ids: &[String]) -> redis::RedisResult<Vec<bool>> {
-    let mut mask = done_mask(conn, keys, ids)?;
-    let dead: HashSet<String> = redis::cmd("HKEYS").arg(&keys.dead).query(conn)?;
-    for (m, id) in mask.iter_mut().zip(ids) {
-        *m |= dead.contains(id);
-    }
-    Ok(mask)
-}
-
-/// BGSAVE every `interval` until `stop`; a save already running is fine.
-fn start_checkpoints(url: &str, keys: Keys, interval: Duration, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let mut store = Store::new(url, keys)?;
-    Ok(std::thread::Builder::new().name("checkpoints".into()).spawn(move || {
-        let mut next = Instant::now() + interval;
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-            if Instant::now() < next {
-                continue;
-            }
-            next = Instant::now() + interval;
-            let result = store.with_retry(interval, |conn, _| redis::cmd("BGSAVE").query::<String>(conn));
-            match result {
-                Ok(_) => tracing::debug!("checkpoint: BGSAVE started"),
-                Err(e) if format!("{e:#}").contains("in progress") => {}
-                Err(e) if format!("{e:#}").contains("NOPERM") => {
-                    tracing::warn!("checkpoints are off: Redis refuses BGSAVE to this user ({e:#}); a Redis crash loses everything since its own last save. Grant +bgsave.");
-                    return;
-                }
-                Err(e) => tracing::debug!("checkpoint skipped: {e:#}"),
-            }
-        }
-    })?)
-}
-
-/// `wc-host top` / `wc-host status`: a job's state, read from Redis.
-#[derive(Debug, clap::Args)]
-pub struct QueryArgs {
-    /// Redis URL [default: the managed Redis of --data-dir, started for the query].
-    #[arg(long, env = "REDIS_URL")]
-    pub redis: Option<String>,
-    #[arg(long, default_value = ".wc-data")]
-    pub data_dir: PathBuf,
-    /// Job id [default: the last job started on this Redis].
-    #[arg(long)]
-    pub job: Option<String>,
-    /// How many keys (top).
-    #[arg(long, default_value_t = 10)]
-    pub top: usize,
-    /// Print as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn query(args: QueryArgs, status_only: bool) -> anyhow::Result<i32> {
-    let mut managed = None;
-    let url = match &args.redis {
-        Some(url) => url.clone(),
-        None => {
-            if !args.data_dir.join("redis.pass").exists() {
-                bail!("no --redis URL and no managed Redis data in {}", args.data_dir.display());
-            }
-            let redis = ManagedRedis::start(&args.data_dir, Durability::Snapshot)?;
-            let url = redis.url();
-            managed = Some(redis);
-            url
-        }
-    };
-    let mut store = Store::new(&url, Keys::for_meta("-"))?;
-    store.connect_once()?;
-    let job = match &args.job {
-        Some(job) => job.clone(),
-        None => store
-            .with_retry(Duration::from_secs(10), |conn, _| redis::cmd("GET").arg(LATEST_JOB_KEY).query::<Option<String>>(conn))?
-            .context("no job recorded in this Redis; give --job")?,
-    };
-    store.keys = Keys::for_meta(&job);
-    let raw = store.with_retry(Duration::from_secs(10), |conn, keys| store::read_meta(conn, keys))?;
-    if raw.is_empty() {
-        bail!("job {job} not found in Redis");
-    }
-    let meta = JobMeta::from_hash(&raw)?;
-    store.keys = meta.keys(&job);
-    let (top, distinct) = store.with_retry(Duration::from_secs(10), |conn, keys| report::top_keys(conn, &keys.counts, args.top))?;
-    let state = raw.get("state").cloned().unwrap_or_default();
-    let status = serde_json::json!({
-        "job": job, "state": state, "plugin": meta.plugin_name, "count_key": store.keys.counts,
-        "tasks": meta.total_tasks, "tasks_done": store::meta_u64(&raw, "tasks_done"), "dead": store::meta_u64(&raw, "dead"),
-        "bytes": meta.total_bytes, "bytes_done": store::meta_u64(&raw, "bytes"), "tokens": store::meta_u64(&raw, "tokens"),
-        "distinct": distinct, "top": top,
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-    } else if status_only {
-        println!("job {job}: {state}, plugin {}", meta.plugin_name);
-        println!("tasks {}/{} done, {} dead-lettered", status["tasks_done"], meta.total_tasks, status["dead"]);
-        println!("bytes {}/{}, {} tokens, {distinct} distinct keys", status["bytes_done"], meta.total_bytes, status["tokens"]);
-        println!("counts in sorted set {}", store.keys.counts);
-    } else {
-        report::print_top(&top);
-    }
-    if let Some(mut redis) = managed {
-        redis.stop()?;
-    }
-    Ok(0)
-}
