@@ -228,10 +228,7 @@ pub fn split_identified(file: FileIdentity, target_bytes: u64, mut emit: impl Fn
     let (mut start, mut first_row, mut row) = (0u64, 1u64, 0u64);
     // Row 0 is the header; a boundary after record N starts data row N + 1.
     loop {
-        let more = csv
-            .read_byte_record(&mut record)
-            .map_err(|e| InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail: e.to_string() })?;
-        if !more {
+        if !next_record(&mut csv, &mut record, path, row)? {
             break;
         }
         row += 1;
@@ -258,6 +255,12 @@ fn starts_with_bom(file: &File, pos: u64) -> std::io::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Reads the next record; an error names the file and the row.
+fn next_record<R: Read>(csv: &mut csv::Reader<R>, record: &mut csv::ByteRecord, path: &Path, row: u64) -> Result<bool, InputError> {
+    csv.read_byte_record(record)
+        .map_err(|e| InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail: e.to_string() })
 }
 
 /// Counts of the rows a read skipped or repaired, reported with the job.
@@ -365,10 +368,7 @@ pub fn read_range<E: From<InputError>>(
     let mut batch_first_row = row;
     let location = |first: u64, last: u64| Location(format!("{} rows {first}-{last}", path.display()));
     loop {
-        let more = csv
-            .read_byte_record(&mut record)
-            .map_err(|e| InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail: e.to_string() })?;
-        if !more {
+        if !next_record(&mut csv, &mut record, path, row)? {
             break;
         }
         if row == 0 {

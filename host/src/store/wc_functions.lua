@@ -18,6 +18,24 @@ Rules kept by every function:
 
 local FIXED = 9 -- ARGV entries before the key/count pairs of a commit
 
+-- The per-task input statistics every commit carries, in ARGV order.
+local STATS = {'rows', 'bytes', 'short_rows', 'invalid_utf8_rows'}
+
+local function numbers_at(args, from, to)
+  for i = from, to do
+    if not tonumber(args[i]) then
+      return false
+    end
+  end
+  return true
+end
+
+local function add_stats(meta, args, from)
+  for k, name in ipairs(STATS) do
+    redis.call('HINCRBY', meta, name, args[from + k - 1])
+  end
+end
+
 local function ack_and_delete(stream, group, entry)
   -- pcall: a restore may have lost the stream or the group; that must not
   -- fail a commit whose counts are already applied.
@@ -49,10 +67,8 @@ local function atomic_increment_and_acknowledge(keys, args)
   if not part or not parts or part < 0 or part >= parts or (n - FIXED) % 2 ~= 0 then
     return redis.error_reply('ERR wc: malformed commit for task ' .. tostring(task))
   end
-  for i = 6, 9 do
-    if not tonumber(args[i]) then
-      return redis.error_reply('ERR wc: malformed stats for task ' .. task)
-    end
+  if not numbers_at(args, 6, 9) then
+    return redis.error_reply('ERR wc: malformed stats for task ' .. task)
   end
   for i = FIXED + 2, n, 2 do
     local c = tonumber(args[i])
@@ -91,10 +107,7 @@ local function atomic_increment_and_acknowledge(keys, args)
   end
   ack_and_delete(stream, group, entry)
   redis.call('HINCRBY', meta, 'tasks_done', 1)
-  redis.call('HINCRBY', meta, 'rows', args[6])
-  redis.call('HINCRBY', meta, 'bytes', args[7])
-  redis.call('HINCRBY', meta, 'short_rows', args[8])
-  redis.call('HINCRBY', meta, 'invalid_utf8_rows', args[9])
+  add_stats(meta, args, 6)
   return 1
 end
 
@@ -115,10 +128,8 @@ local function commit_task_result(keys, args)
   if #args ~= 10 or not blob then
     return redis.error_reply('ERR wc: malformed result commit for task ' .. tostring(task))
   end
-  for i = 4, 9 do
-    if not tonumber(args[i]) then
-      return redis.error_reply('ERR wc: malformed stats for task ' .. task)
-    end
+  if not numbers_at(args, 4, 9) then
+    return redis.error_reply('ERR wc: malformed stats for task ' .. task)
   end
   -- The gate.
   if redis.call('SADD', done, task) == 0 then
@@ -129,10 +140,7 @@ local function commit_task_result(keys, args)
   redis.call('HSET', results, task, blob)
   ack_and_delete(stream, group, entry)
   redis.call('HINCRBY', meta, 'tasks_done', 1)
-  redis.call('HINCRBY', meta, 'rows', args[4])
-  redis.call('HINCRBY', meta, 'bytes', args[5])
-  redis.call('HINCRBY', meta, 'short_rows', args[6])
-  redis.call('HINCRBY', meta, 'invalid_utf8_rows', args[7])
+  add_stats(meta, args, 4)
   redis.call('HINCRBY', meta, 'tokens', args[8])
   redis.call('HINCRBY', meta, 'pairs', args[9])
   return 1
