@@ -229,7 +229,7 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
             while !stop.load(Ordering::SeqCst) {
                 let mut p = peaks.lock().unwrap();
                 p.0 = p.0.max(peak_rss_mb(pid).unwrap_or(0.0));
-                for child in wc_host::chaos::workers_of(pid) {
+                for child in wc_host::chaos::children_of(pid) {
                     let rss = peak_rss_mb(child).unwrap_or(0.0);
                     if is_redis(child) {
                         p.2 = p.2.max(rss);

@@ -133,8 +133,8 @@ fn finish(child: std::process::Child, out: &Path, started: Instant) -> anyhow::R
     Ok(JobRun { summary, counts, seconds })
 }
 
-/// Worker processes of coordinator `pid` (read from /proc).
-pub fn workers_of(pid: u32) -> Vec<u32> {
+/// Child processes of `pid` (read from /proc): a coordinator's workers.
+pub fn children_of(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
     dir.flatten()
         .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
@@ -224,7 +224,7 @@ fn inflict(pid: u32, redis: &Mutex<ManagedRedis>, running: &AtomicBool, opts: &C
     std::thread::sleep(Duration::from_millis(200));
     while running.load(Ordering::SeqCst) {
         std::thread::sleep(kill_gap.mul_f64(rng.random_range(0.5..1.0)));
-        let workers = workers_of(pid);
+        let workers = children_of(pid);
         // Capped, so that the job (which loses up to a checkpoint interval
         // of work at each restart) is sure to end.
         if Instant::now() >= next_restart && restarts < opts.min_redis_restarts + 2 {

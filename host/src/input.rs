@@ -287,6 +287,9 @@ impl ReadStats {
 /// cheap, small enough that one call stays far from the CPU deadline.
 pub const BATCH_BYTES: usize = 1 << 20;
 
+/// The most bytes one batch can hold (its end offsets are `u32`).
+const MAX_BATCH_BYTES: usize = u32::MAX as usize;
+
 /// Reads the header of `path` and finds the plugin's columns in it.
 pub fn column_indices(path: &Path, columns: &[String]) -> Result<Vec<usize>, InputError> {
     let reader = File::open(path).map_err(io_err(path))?;
@@ -381,6 +384,23 @@ pub fn read_range<E: From<InputError>>(
             stats.short_rows += 1;
             row += 1;
             continue;
+        }
+        // Offsets in a batch are 32-bit: a row that could pass 4 GiB (an
+        // invalid byte grows to 3 when decoded) is refused, naming it, and
+        // a batch that it would overflow is sent first.
+        let row_bytes = indices.iter().map(|&i| record[i].len()).sum::<usize>() * 3;
+        if row_bytes > MAX_BATCH_BYTES {
+            return Err(InputError::Csv {
+                path: path.to_path_buf(),
+                row: RowLabel(Some(row)),
+                detail: format!("the row's fields hold {} bytes, more than one plugin call can take", row_bytes / 3),
+            }
+            .into());
+        }
+        if batch.bytes() + row_bytes > MAX_BATCH_BYTES {
+            on_batch(&batch, &location(batch_first_row, row - 1))?;
+            batch.clear();
+            batch_first_row = row;
         }
         let mut invalid = false;
         for &i in &indices {

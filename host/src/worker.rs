@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use redis::Value;
-use rustc_hash::FxHashMap;
 
 use crate::cli::SandboxArgs;
 use crate::count::{count_range, RangeCounts};
@@ -228,17 +227,15 @@ impl Worker {
     /// whatever happens (see `wc_functions.lua`), so a call is simply retried
     /// until Redis answers.
     fn commit(&mut self, entry: &Entry, counts: RangeCounts) -> anyhow::Result<()> {
-        let mut merged: FxHashMap<String, u64> = FxHashMap::default();
-        for (key, n) in counts.counts {
-            if n > 0 {
-                *merged.entry(key).or_insert(0) += n;
-            }
-        }
-        let mut pairs: Vec<(String, u64)> = merged.into_iter().collect();
+        // A plugin returns each key once (the contract); were it not to, both
+        // commit paths add the repeats up, so no merge is needed here. Zero
+        // counts carry nothing (and live mode's function refuses them).
+        let mut pairs = counts.counts;
+        pairs.retain(|(_, n)| *n > 0);
         let applied = match self.meta.commit_mode {
             CommitMode::Reduce => self.commit_result(entry, &pairs, &counts.stats)?,
             CommitMode::Live => {
-                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                pairs.sort_unstable(); // a total order: parts must be the same on every attempt
                 self.commit_live(entry, &pairs, &counts.stats)?
             }
         };

@@ -228,23 +228,39 @@ fn same_task_twice_in_mode(mode: &str) {
     let (dir, files) = gen_data(16.0, 16, 19);
     let job = spawn_job("words", &["--redis", &redis.url(), "--commit-mode", mode, "--workers", "1", &data_arg(&dir)]);
     let mut conn = redis.conn();
-    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 0 && !workers_of(job.child.id()).is_empty());
+    wait_until(60, "tasks in the stream", || stream_len(&mut conn) > 2 && !workers_of(job.child.id()).is_empty());
     let paused = pause_workers(job.child.id());
     let stream: Vec<String> = redis::cmd("KEYS").arg("wc:{*}:files").query(&mut conn).unwrap();
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE").arg(&stream[0]).arg("-").arg("+").query(&mut conn).unwrap();
-    assert!(entries.len() > 2);
-    for (_, fields) in &entries {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&stream[0]).arg("*");
-        for (f, v) in fields {
-            cmd.arg(f).arg(v);
-        }
-        let _: String = cmd.query(&mut conn).unwrap();
+    // A consumer of the test's own takes every entry not yet delivered and
+    // then vanishes; the tasks are submitted a second time, all but the
+    // last. The worker counts the copies, then steals the originals once
+    // they idle past the claim timeout: every original but the last is a
+    // duplicate, and the last one keeps the job open until they are seen.
+    let taken: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP").arg("workers").arg("vanished")
+        .arg("COUNT").arg(1000).arg("STREAMS").arg(&stream[0]).arg(">")
+        .query(&mut conn)
+        .unwrap();
+    let entries = wc_host::store::parse_entries(match &taken {
+        redis::Value::Array(streams) => match streams.first() {
+            Some(redis::Value::Array(pair)) => &pair[1],
+            _ => panic!("no entries delivered: {taken:?}"),
+        },
+        other => panic!("no entries delivered: {other:?}"),
+    })
+    .0;
+    assert!(entries.len() > 2, "{} entries taken", entries.len());
+    let job_id = stream[0].split(['{', '}']).nth(1).unwrap();
+    let keys = wc_host::store::Keys::new(job_id, &wc_host::config::Config::default());
+    assert_eq!(keys.stream, stream[0]);
+    for entry in &entries[..entries.len() - 1] {
+        let _: String = wc_host::store::xadd_task(&mut conn, &keys, &entry.task).unwrap();
     }
     resume(&paused);
     let r = finish_job(job);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(summary_u64(&r.summary, "duplicates_suppressed") >= 1, "{}", r.summary);
+    assert!(summary_u64(&r.summary, "tasks_stolen") >= 2, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_words(&files));
 }
 

@@ -341,6 +341,11 @@ impl Coordinator {
         self.reconcile()
     }
 
+    /// The ids of the manifest's tasks, in manifest order.
+    fn manifest_ids(&self) -> Vec<String> {
+        self.tasks.iter().map(|t| t.id.clone()).collect()
+    }
+
     /// Adds the tasks the planner found since the last call to the manifest
     /// (and the job's total once it is done). True when tasks were added.
     fn take_planned(&mut self) -> anyhow::Result<bool> {
@@ -376,7 +381,7 @@ impl Coordinator {
     /// Re-submits lost tasks. Duplicates are harmless (the done-set gate),
     /// so this errs on the side of submitting.
     fn reconcile(&mut self) -> anyhow::Result<()> {
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let ids = self.manifest_ids();
         // The stream first: a task committed meanwhile then shows as done.
         let in_stream = self.store.with_retry(REDIS_PATIENCE, |conn, keys| stream_task_ids(conn, keys))?;
         let finished = self.store.with_retry(REDIS_PATIENCE, |conn, keys| finished_mask(conn, keys, &ids))?;
@@ -543,7 +548,7 @@ impl Coordinator {
 
     /// Every manifest task done or dead-lettered, checked in Redis.
     fn all_finished(&mut self) -> anyhow::Result<bool> {
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let ids = self.manifest_ids();
         let mask = self.store.with_retry(REDIS_PATIENCE, |conn, keys| finished_mask(conn, keys, &ids))?;
         Ok(mask.iter().all(|d| *d))
     }
@@ -601,7 +606,7 @@ impl Coordinator {
     fn summary(&mut self, job: &str, plugin: &str, files: usize, top: usize, wall: Duration) -> anyhow::Result<Summary> {
         let meta = self.store.with_retry(REDIS_PATIENCE, |conn, keys| store::read_meta(conn, keys))?;
         let (top_keys, distinct) = self.store.with_retry(REDIS_PATIENCE, |conn, keys| report::top_keys(conn, &keys.counts, top))?;
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let ids = self.manifest_ids();
         let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
         let dead: HashMap<String, String> = self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("HGETALL").arg(&keys.dead).query(conn))?;
         let dead_lettered = self

@@ -17,7 +17,7 @@ impl Coordinator {
     /// redone changes nothing. [`reduce`](Self::reduce) checks at the end
     /// that exactly the done tasks were merged.
     pub(super) fn merge_new_results(&mut self) -> anyhow::Result<usize> {
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).filter(|id| !self.merged_tasks.contains(id)).collect();
+        let ids: Vec<String> = self.manifest_ids().into_iter().filter(|id| !self.merged_tasks.contains(id)).collect();
         if ids.is_empty() {
             return Ok(0);
         }
@@ -42,7 +42,7 @@ impl Coordinator {
     /// (`wc_publish_counts`). Idempotent: safe to redo.
     pub(super) fn reduce(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let ids = self.manifest_ids();
         let done = self.store.with_retry(REDIS_PATIENCE, |conn, keys| done_mask(conn, keys, &ids))?;
         let done_ids: HashSet<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
         if self.merged_tasks.iter().any(|id| !done_ids.contains(id)) {
@@ -55,16 +55,16 @@ impl Coordinator {
         self.merge_new_results()?;
         anyhow::ensure!(self.merged_tasks.len() == done_ids.len(), "results of some done tasks are missing; waiting for them to be redone");
         let merged = started.elapsed();
-        // Inserting in score order is about 3x cheaper for Redis than in
-        // hash order (the skiplist path stays hot in cache).
+        // Redis inserts members in the order it gets them, into a skiplist:
+        // in score order that is about 3x cheaper than in hash order.
         let pairs = sorted_by_count_then_key(&self.merged);
-        self.store.with_retry(REDIS_PATIENCE, |conn, keys| redis::cmd("DEL").arg(&keys.counts_building).query::<i64>(conn))?;
         let sorted = started.elapsed();
         let payload = store::dump::zset_payload(&pairs);
         let encoded = started.elapsed();
         let restored = self.store.with_retry(REDIS_PATIENCE, |conn, keys| {
-            // Not retried by with_retry on a refusal (an old Redis, an ACL
-            // without RESTORE): those fall back to ZADD below.
+            // REPLACE: a build left by an earlier attempt is overwritten. A
+            // refusal (an ACL without RESTORE) is not transient, so it is
+            // not retried but falls back to ZADD below.
             redis::cmd("RESTORE").arg(&keys.counts_building).arg(0).arg(&payload).arg("REPLACE").query::<()>(conn)
         });
         if let Err(e) = restored {

@@ -383,22 +383,13 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
-/// Worker processes started by the coordinator `pid`.
+/// Worker processes started by the coordinator `pid` (its children that
+/// run `wc-host worker`, not a managed redis-server).
 pub fn workers_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-        let ppid: u32 = after.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        if ppid == pid {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains("worker") {
-                out.push(child);
-            }
-        }
-    }
-    out
+    wc_host::chaos::children_of(pid)
+        .into_iter()
+        .filter(|child| std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("worker")))
+        .collect()
 }
 
 pub fn summary_u64(summary: &Value, field: &str) -> u64 {
