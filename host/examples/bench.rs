@@ -43,18 +43,25 @@ struct Row {
     exact: bool,
 }
 
+/// wc-host end to end against a plain native count.
+#[derive(clap::Parser)]
+struct Options {
+    /// Size of each data set, MB.
+    #[arg(long, default_value_t = 512)]
+    mb: u64,
+    /// Plugins to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "split-space,words")]
+    plugins: Vec<String>,
+    /// Shapes: `files` (128 files) and/or `single` (one file).
+    #[arg(long, value_delimiter = ',', default_value = "files,single")]
+    shapes: Vec<String>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str, default: &str| -> String {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_string())
-    };
-    let mb: u64 = opt("--mb", "512").parse()?;
-    let plugins: Vec<String> = opt("--plugins", "split-space,words").split(',').map(str::to_string).collect();
-    let shapes: Vec<String> = opt("--shapes", "files,single").split(',').map(str::to_string).collect();
+    let Options { mb, plugins, shapes } = clap::Parser::parse();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let work = root.join("bench-data");
-    let wc_host = std::env::current_exe()?.parent().and_then(|p| p.parent()).unwrap().join("wc-host");
-    anyhow::ensure!(wc_host.exists(), "build wc-host first (make build)");
+    let wc_host = wc_testkit::wc_host_bin();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!("machine: {threads} cores, {}", cpu_model());
 
@@ -229,7 +236,7 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
             while !stop.load(Ordering::SeqCst) {
                 let mut p = peaks.lock().unwrap();
                 p.0 = p.0.max(peak_rss_mb(pid).unwrap_or(0.0));
-                for child in wc_host::chaos::children_of(pid) {
+                for child in wc_testkit::children_of(pid) {
                     let rss = peak_rss_mb(child).unwrap_or(0.0);
                     if is_redis(child) {
                         p.2 = p.2.max(rss);

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
-use wc_host::plugin::{Batch, Location, PluginInstance, PluginRuntime, SandboxPolicy};
+use wc_host::batch::{Batch, Location};
+use wc_host::plugin::{PluginInstance, PluginRuntime, SandboxPolicy};
 
 const DATA_DIR: &str = "bench-data/plugins-64mb";
 const JSON_OUT: &str = "bench-data/bench-plugins.json";
@@ -38,45 +39,25 @@ const PLUGINS: [&str; 2] = ["words", "split-space"];
 
 type Counts = FxHashMap<String, u64>;
 
+/// WASM plugin throughput against the same rule compiled natively.
+#[derive(clap::Parser)]
 struct Options {
+    /// Only this plugin (repeatable; default: words, split-space).
+    #[arg(long = "plugin")]
     plugins: Vec<String>,
+    /// Only the first N MB of text (for profiling).
+    #[arg(long)]
     mb: Option<f64>,
-    reps: usize,
+    /// Runs per side, alternating native and WASM; the best of each is kept.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: u64,
+    /// Run one side only (for profiling); no comparison.
+    #[arg(long, value_parser = ["native", "wasm"])]
     only: Option<String>,
 }
 
 fn parse_args() -> Result<Options> {
-    let mut opts = Options { plugins: vec![], mb: None, reps: 3, only: None };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--plugin" => opts.plugins.push(value()?),
-            "--mb" => opts.mb = Some(value()?.parse().context("--mb")?),
-            "--reps" => opts.reps = value()?.parse::<usize>().context("--reps")?.max(1),
-            "--only" => {
-                let side = value()?;
-                if side != "native" && side != "wasm" {
-                    bail!("--only takes native or wasm, not {side}");
-                }
-                opts.only = Some(side);
-            }
-            "-h" | "--help" => {
-                println!("usage: bench_plugins [--plugin NAME]... [--mb N] [--reps N] [--only native|wasm]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other} (see --help)"),
-        }
-    }
-    for p in &opts.plugins {
-        if !PLUGINS.contains(&p.as_str()) {
-            bail!("no native twin for plugin {p} (known: {})", PLUGINS.join(", "));
-        }
-    }
-    if opts.plugins.is_empty() {
-        opts.plugins = PLUGINS.iter().map(|p| p.to_string()).collect();
-    }
-    Ok(opts)
+    Ok(<Options as clap::Parser>::parse())
 }
 
 fn workspace_root() -> PathBuf {

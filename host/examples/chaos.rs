@@ -1,24 +1,29 @@
 //! `make chaos`: the chaos harness over several seeds; prints and writes
-//! `bench-data/chaos.json`. See `wc_host::chaos`.
+//! `bench-data/chaos.json`. See `wc_testkit::chaos`.
 //!
 //!     cargo run --release -p wc-host --example chaos -- [--mb 200] [SEED...]
 
 use std::path::PathBuf;
 
-use wc_host::chaos::{run, ChaosOptions};
+use wc_testkit::chaos::{run, ChaosOptions};
+
+/// The chaos harness over several seeds.
+#[derive(clap::Parser)]
+struct Options {
+    /// Size of the data set, MB.
+    #[arg(long, default_value_t = 200)]
+    mb: u64,
+    /// Seeds to run [default: 1 2 3].
+    seeds: Vec<u64>,
+}
 
 fn main() -> anyhow::Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut mb = 200;
-    if let Some(i) = args.iter().position(|a| a == "--mb") {
-        mb = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--mb N");
-        args.drain(i..i + 2);
+    let Options { mb, mut seeds } = clap::Parser::parse();
+    if seeds.is_empty() {
+        seeds = vec![1, 2, 3];
     }
-    let seeds: Vec<u64> = if args.is_empty() { vec![1, 2, 3] } else { args.iter().map(|s| s.parse().expect("a seed")).collect() };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let exe = std::env::current_exe()?;
-    let wc_host = exe.parent().and_then(|p| p.parent()).unwrap().join("wc-host");
-    anyhow::ensure!(wc_host.exists(), "build wc-host first (make build): {} is missing", wc_host.display());
+    let wc_host = wc_testkit::wc_host_bin();
     let mut reports = Vec::new();
     let mut failed = false;
     for seed in seeds {

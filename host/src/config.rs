@@ -2,7 +2,7 @@
 //!
 //! Unknown keys (the seed's LOGFILE, say) are accepted with a warning; a key
 //! with a value of the wrong type is an error naming the key. Command-line
-//! flags override every value here.
+//! flags override every value here (merged in `cli`, then [`Config::check`]ed).
 
 use std::path::Path;
 
@@ -93,13 +93,22 @@ impl Config {
                 _ => tracing::warn!("config key `{key}` is not used by wc-host; ignored"),
             }
         }
-        if config.claim_timeout <= 0.0 {
+        Ok(config)
+    }
+
+    /// Checks the merged configuration (defaults, file, then flags, whose
+    /// own ranges are checked when they are parsed).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.claim_timeout <= 0.0 {
             bail!("config key `CLAIM_TIMEOUT` must be greater than 0");
         }
-        if config.split_mb <= 0.0 {
+        if self.split_mb <= 0.0 {
             bail!("config key `SPLIT_MB` must be greater than 0");
         }
-        Ok(config)
+        if self.normal_workers == 0 {
+            bail!("at least one normal worker is needed (N_NORMAL_WORKERS / --workers)");
+        }
+        Ok(())
     }
 }
 

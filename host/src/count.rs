@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 
 use crate::input::{self, InputError, InputRange, ReadStats};
-use crate::plugin::{Batch, Location, PluginError, PluginInstance};
+use crate::batch::{Batch, Location};
+use crate::plugin::{PluginError, PluginInstance};
 
 /// Counts keyed by what the plugin returned.
 pub type CountMap = FxHashMap<String, u64>;

@@ -1,36 +1,51 @@
 //! wc-host: a distributed, fault-tolerant word count whose counting rules live
 //! in sandboxed WebAssembly components.
 //!
-//! Modules, one concern each:
+//! The modules, and the one direction their imports run in:
+//!
+//! ```text
+//! main ─► cli ─► { coordinator, worker, query, plugin_cmd, gen_data }
+//!                    └─► { protocol, plugin, input, count, report, config, redis_server, cases }
+//!                           └─► batch (rows and their location: what input makes and plugins take)
+//! ```
+//!
+//! - [`cli`]: the only module that knows clap; turns arguments into plain specs.
+//! - [`coordinator`]: a whole job: plan, supervise workers, checkpoints,
+//!   recover after Redis restarts, reduce and publish.
+//! - [`worker`]: the worker process loop (claim, count, commit).
+//! - [`query`]: `wc-host top` and `wc-host status`.
+//! - [`plugin_cmd`]: `wc-host plugin info|count|test`.
+//! - [`protocol`]: **the exactly-once protocol** — the Lua function library,
+//!   one typed call per function, key layout, task state, the connection and
+//!   its retries. Every write to a job's keys goes through it; its module
+//!   doc states the invariants.
 //! - [`plugin`]: the WebAssembly runtime and sandbox for counting plugins.
 //! - [`input`]: resolving inputs, splitting CSV files on record boundaries, reading ranges.
 //! - [`count`]: a plugin over ranges, files or texts, without Redis.
+//! - [`report`]: the progress bar and the summary (presentation only).
+//! - [`config`]: config.json (the seed's keys) and its validation.
+//! - [`redis_server`]: the managed `redis-server` child.
 //! - [`cases`]: golden cases for `wc-host plugin test`.
 //! - [`gen_data`]: the twcs-shaped data generator.
-//! - [`config`]: config.json (the seed's keys) and its validation.
-//! - [`store`]: the Redis key layout and the exactly-once function library.
-//! - [`worker`]: the worker process loop (claim, count, commit).
-//! - [`job`]: the coordinator (plan, workers, recovery, finish, reduce).
-//! - [`checkpoint`]: BGSAVE on a timer; progress held by a snapshot.
-//! - [`query`]: `wc-host top` and `wc-host status`.
-//! - [`redis_server`]: the managed `redis-server` child.
-//! - [`report`]: progress bar, summary, reading counts back.
-//! - [`chaos`]: the fault-injection harness behind `make chaos`.
+//! - [`batch`]: a batch of rows for one plugin call, and where it came from.
+//! - [`logging`]: `tracing` to stderr.
+//!
+//! Test and benchmark harnesses (chaos, reference counts, test support) live
+//! outside the product, in the `wc-testkit` crate.
 
+pub mod batch;
 pub mod cases;
-pub mod chaos;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod count;
 pub mod gen_data;
 pub mod input;
-pub mod job;
 pub mod logging;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod protocol;
 pub mod query;
 pub mod redis_server;
 pub mod report;
-pub mod store;
 pub mod worker;

@@ -1,74 +1,88 @@
 //! `wc-host plugin ...`: a plugin alone, without Redis, for its author.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::cases::{load_cases, run_case};
-use crate::cli::{PluginCommand, PluginCountArgs};
 use crate::count::{count_files, count_texts, sorted_desc, write_counts, CountMap};
 use crate::input::{resolve_inputs, ReadStats};
-use crate::plugin::{PluginRuntime, WIT_WORLD};
+use crate::plugin::{PluginRuntime, SandboxPolicy, WIT_WORLD};
+use crate::report::printable;
 
-/// Runs a plugin subcommand; the exit code is the result.
-pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
-    match command {
-        PluginCommand::Info { plugin, sandbox, json } => {
-            let runtime = PluginRuntime::new(sandbox.policy())?;
-            let plugin = runtime.load(&plugin)?;
-            let info = plugin.info();
-            if json {
-                let value = serde_json::json!({
-                    "name": info.name, "version": info.version, "description": info.description,
-                    "columns": info.columns, "world": WIT_WORLD, "sha256": plugin.hash(),
-                });
-                println!("{}", serde_json::to_string_pretty(&value)?);
-            } else {
-                println!("name:        {}", info.name);
-                println!("version:     {}", info.version);
-                println!("description: {}", info.description);
-                println!("columns:     {}", info.columns.join(", "));
-                println!("world:       {WIT_WORLD}");
-                println!("sha256:      {}", plugin.hash());
-            }
-            Ok(0)
-        }
-        PluginCommand::Count(args) => count(args),
-        PluginCommand::Test { plugin, cases, sandbox } => {
-            let runtime = PluginRuntime::new(sandbox.policy())?;
-            let plugin = runtime.load(&plugin)?;
-            let cases = load_cases(&cases)?;
-            let mut instance = plugin.instantiate()?;
-            let mut failed = 0;
-            for case in &cases {
-                match run_case(&mut instance, case) {
-                    None => println!("ok    {}", case.name),
-                    Some(diff) => {
-                        failed += 1;
-                        println!("FAIL  {}\n{diff}", case.name);
-                    }
-                }
-            }
-            println!("{} cases: {} passed, {failed} failed ({})", cases.len(), cases.len() - failed, plugin.label());
-            Ok(if failed == 0 { 0 } else { 1 })
-        }
+/// `plugin info`: what a plugin says about itself.
+pub fn info(path: &Path, policy: SandboxPolicy, json: bool) -> anyhow::Result<i32> {
+    let runtime = PluginRuntime::new(policy)?;
+    let plugin = runtime.load(path)?;
+    let info = plugin.info();
+    if json {
+        let value = serde_json::json!({
+            "name": info.name, "version": info.version, "description": info.description,
+            "columns": info.columns, "world": WIT_WORLD, "sha256": plugin.hash(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("name:        {}", info.name);
+        println!("version:     {}", info.version);
+        println!("description: {}", info.description);
+        println!("columns:     {}", info.columns.join(", "));
+        println!("world:       {WIT_WORLD}");
+        println!("sha256:      {}", plugin.hash());
     }
+    Ok(0)
 }
 
-fn count(args: PluginCountArgs) -> anyhow::Result<i32> {
-    if args.files.is_empty() == args.text.is_empty() {
+/// `plugin test`: the plugin against golden cases; exit 1 on a mismatch.
+pub fn test(path: &Path, cases: &Path, policy: SandboxPolicy) -> anyhow::Result<i32> {
+    let runtime = PluginRuntime::new(policy)?;
+    let plugin = runtime.load(path)?;
+    let cases = load_cases(cases)?;
+    let mut instance = plugin.instantiate()?;
+    let mut failed = 0;
+    for case in &cases {
+        match run_case(&mut instance, case) {
+            None => println!("ok    {}", case.name),
+            Some(diff) => {
+                failed += 1;
+                println!("FAIL  {}\n{diff}", case.name);
+            }
+        }
+    }
+    println!("{} cases: {} passed, {failed} failed ({})", cases.len(), cases.len() - failed, plugin.label());
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// What `plugin count` counts and how it reports.
+#[derive(Debug, Clone)]
+pub struct CountSpec {
+    pub plugin: PathBuf,
+    /// CSV files, directories or globs...
+    pub files: Vec<String>,
+    /// ...or texts, one row each.
+    pub texts: Vec<String>,
+    pub params: Vec<(String, String)>,
+    pub top: usize,
+    pub output: Option<PathBuf>,
+    pub json: bool,
+    pub policy: SandboxPolicy,
+}
+
+/// `plugin count`: count files or texts in this process.
+pub fn count(args: CountSpec) -> anyhow::Result<i32> {
+    if args.files.is_empty() == args.texts.is_empty() {
         anyhow::bail!("give CSV files or --text, not both and not neither");
     }
-    let runtime = PluginRuntime::new(args.sandbox.policy())?;
+    let runtime = PluginRuntime::new(args.policy.clone())?;
     let plugin = runtime.load(&args.plugin)?;
     let mut instance = plugin.instantiate()?;
-    let params = &args.params.plugin_args;
+    let params = &args.params;
     let started = std::time::Instant::now();
-    let (counts, stats): (CountMap, ReadStats) = if args.text.is_empty() {
+    let (counts, stats): (CountMap, ReadStats) = if args.texts.is_empty() {
         let files = resolve_inputs(&args.files)?;
         count_files(&mut instance, params, &files)?
     } else {
-        let texts: Vec<&str> = args.text.iter().map(String::as_str).collect();
+        let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
         let bytes = texts.iter().map(|t| t.len() as u64).sum();
         (count_texts(&mut instance, params, &texts)?, ReadStats { rows: texts.len() as u64, bytes, ..ReadStats::default() })
     };
@@ -109,15 +123,4 @@ fn count(args: PluginCountArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// Keys may hold newlines or tabs (split-space keeps them): show them escaped.
-pub fn printable(key: &str) -> String {
-    if key.is_empty() {
-        return "\"\"".into();
-    }
-    if key.chars().any(|c| c.is_control()) {
-        return format!("{key:?}");
-    }
-    key.to_string()
 }

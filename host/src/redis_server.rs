@@ -11,10 +11,26 @@ use anyhow::{bail, Context};
 
 /// How a managed Redis persists: snapshots only (BGSAVE checkpoints), or an
 /// append-only file as well (fsync every second).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Durability {
     Snapshot,
     Aof,
+}
+
+impl Durability {
+    pub const NAMES: [&'static str; 2] = ["snapshot", "aof"];
+}
+
+impl std::str::FromStr for Durability {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Durability> {
+        match s {
+            "snapshot" => Ok(Durability::Snapshot),
+            "aof" => Ok(Durability::Aof),
+            other => bail!("unknown durability `{other}` (known: snapshot, aof)"),
+        }
+    }
 }
 
 pub struct ManagedRedis {

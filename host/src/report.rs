@@ -1,16 +1,10 @@
-//! What a job tells its user: the progress bar while it runs, the summary
-//! at the end, and reading counts back from the sorted set.
+//! What a job tells its user: the progress bar while it runs and the
+//! summary at the end. Presentation only: no Redis, no plugin.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use redis::Connection;
 use serde::Serialize;
-
-use crate::count::CountMap;
-use crate::plugin_cmd::printable;
-use crate::store::meta_u64;
 
 #[derive(Debug, Serialize)]
 pub struct DeadTask {
@@ -55,56 +49,6 @@ pub struct Summary {
     pub top: Vec<(String, u64)>,
 }
 
-impl Summary {
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_meta(
-        job: &str,
-        plugin: &str,
-        count_key: &str,
-        files: usize,
-        tasks: usize,
-        meta: &HashMap<String, String>,
-        top: Vec<(String, u64)>,
-        distinct: u64,
-        wall: Duration,
-        dead_lettered: Vec<DeadTask>,
-        redis_restarts: u64,
-        worker_respawns: u64,
-    ) -> Summary {
-        let bytes = meta_u64(meta, "bytes");
-        let wall_seconds = wall.as_secs_f64();
-        Summary {
-            job: job.into(),
-            plugin: plugin.into(),
-            redis: String::new(),
-            count_key: count_key.into(),
-            files,
-            tasks,
-            bytes,
-            rows: meta_u64(meta, "rows"),
-            tokens: meta_u64(meta, "tokens"),
-            distinct,
-            wall_seconds,
-            mb_per_second: bytes as f64 / 1e6 / wall_seconds.max(1e-9),
-            tasks_stolen: meta_u64(meta, "stolen"),
-            tasks_resubmitted: 0,
-            duplicates_suppressed: meta_u64(meta, "duplicates") + meta_u64(meta, "duplicate_parts"),
-            retries: meta_u64(meta, "retries"),
-            dead_lettered,
-            redis_restarts,
-            worker_respawns,
-            pairs_committed: meta_u64(meta, "pairs"),
-            redis_cpu_seconds: 0.0,
-            redis_peak_memory_mb: 0.0,
-            short_rows: meta_u64(meta, "short_rows"),
-            invalid_utf8_rows: meta_u64(meta, "invalid_utf8_rows"),
-            resumed: false,
-            output: None,
-            top,
-        }
-    }
-}
-
 pub fn print_top(top: &[(String, u64)]) {
     let width = top.iter().map(|(k, _)| printable(k).chars().count()).max().unwrap_or(0).min(40);
     for (key, n) in top {
@@ -139,38 +83,6 @@ pub fn print_summary(s: &Summary) {
     }
     for dead in &s.dead_lettered {
         println!("DEAD-LETTERED task {} ({} bytes {}): {}", dead.task, dead.file, dead.bytes, dead.error);
-    }
-}
-
-/// The top `n` keys by count desc, then key asc (ties at the cut included
-/// before sorting so the order is exact), and the number of keys.
-pub fn top_keys(conn: &mut Connection, key: &str, n: usize) -> redis::RedisResult<(Vec<(String, u64)>, u64)> {
-    let distinct: u64 = redis::cmd("ZCARD").arg(key).query(conn)?;
-    if n == 0 || distinct == 0 {
-        return Ok((vec![], distinct));
-    }
-    let nth: Vec<(Vec<u8>, f64)> = redis::cmd("ZREVRANGE").arg(key).arg(n - 1).arg(n - 1).arg("WITHSCORES").query(conn)?;
-    let min = nth.first().map_or(0.0, |(_, s)| *s);
-    let candidates: Vec<(Vec<u8>, f64)> = redis::cmd("ZREVRANGEBYSCORE").arg(key).arg("+inf").arg(min).arg("WITHSCORES").query(conn)?;
-    let mut top: Vec<(String, u64)> = candidates.into_iter().map(|(k, s)| (String::from_utf8_lossy(&k).into_owned(), s as u64)).collect();
-    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(n);
-    Ok((top, distinct))
-}
-
-/// Every count of the sorted set, read in pages.
-pub fn all_counts(conn: &mut Connection, key: &str) -> redis::RedisResult<CountMap> {
-    let mut counts = CountMap::default();
-    let mut cursor = 0u64;
-    loop {
-        let (next, page): (u64, Vec<(Vec<u8>, f64)>) = redis::cmd("ZSCAN").arg(key).arg(cursor).arg("COUNT").arg(10_000).query(conn)?;
-        for (k, s) in page {
-            counts.insert(String::from_utf8_lossy(&k).into_owned(), s as u64);
-        }
-        if next == 0 {
-            return Ok(counts);
-        }
-        cursor = next;
     }
 }
 
@@ -217,4 +129,15 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Keys may hold newlines or tabs (split-space keeps them): show them escaped.
+pub fn printable(key: &str) -> String {
+    if key.is_empty() {
+        return "\"\"".into();
+    }
+    if key.chars().any(|c| c.is_control()) {
+        return format!("{key:?}");
+    }
+    key.to_string()
 }

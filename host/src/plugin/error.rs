@@ -1,20 +1,6 @@
 //! What can go wrong with a plugin, said so that its author knows where.
 
-use std::fmt;
-
-/// Where in the input a plugin call happened, e.g. `data/a.csv rows 2-4097`.
-#[derive(Clone, Debug, Default)]
-pub struct Location(pub String);
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            write!(f, " at {}", self.0)
-        }
-    }
-}
+pub use crate::batch::Location;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {

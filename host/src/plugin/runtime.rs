@@ -11,7 +11,8 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::error::{Location, PluginError};
+use super::error::PluginError;
+use crate::batch::{Batch, Location};
 use super::sandbox::{MemoryLimiter, SandboxPolicy, STDERR_QUOTE_BYTES, STDERR_RENEW_BYTES};
 
 wasmtime::component::bindgen!({
@@ -83,10 +84,6 @@ impl PluginRuntime {
     pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.cache_dir = dir;
         self
-    }
-
-    pub fn policy(&self) -> &SandboxPolicy {
-        &self.policy
     }
 
     /// Loads a component file: compiles it (or reuses the cached artifact),
@@ -323,9 +320,9 @@ impl TaskCounter<'_> {
     pub fn feed(&mut self, batch: &Batch, at: &Location) -> Result<(), PluginError> {
         let handle = self.handle.expect("feed after finish");
         let columns = self.instance.plugin.info().columns.len();
-        debug_assert_eq!(batch.columns, columns, "batch built for another plugin");
+        debug_assert_eq!(batch.columns(), columns, "batch built for another plugin");
         self.instance
-            .call(at, |store, b| b.wc_plugin_counter().task_counter().call_feed(store, handle, &batch.values, &batch.ends))
+            .call(at, |store, b| b.wc_plugin_counter().task_counter().call_feed(store, handle, batch.values(), batch.ends()))
     }
 
     /// Drains the counts, checked against the output caps.
@@ -365,52 +362,5 @@ impl Drop for TaskCounter<'_> {
         if let Some(handle) = self.handle.take() {
             self.drop_handle(handle);
         }
-    }
-}
-
-/// Rows for one `feed` call, laid out as the WIT `feed` expects.
-#[derive(Debug, Default, Clone)]
-pub struct Batch {
-    values: String,
-    ends: Vec<u32>,
-    columns: usize,
-}
-
-impl Batch {
-    pub fn new(columns: usize) -> Batch {
-        Batch { values: String::new(), ends: Vec::new(), columns }
-    }
-
-    /// Appends one row: one value per plugin column.
-    ///
-    /// Panics if the batch would pass 4 GiB; callers flush long before.
-    pub fn push_row<'v>(&mut self, row: impl IntoIterator<Item = &'v str>) {
-        for value in row {
-            self.push_value(value);
-        }
-        debug_assert_eq!(self.ends.len() % self.columns, 0);
-    }
-
-    /// Appends the next value; a row is complete after one per column.
-    pub fn push_value(&mut self, value: &str) {
-        self.values.push_str(value);
-        self.ends.push(u32::try_from(self.values.len()).expect("batch larger than 4 GiB"));
-    }
-
-    pub fn rows(&self) -> usize {
-        self.ends.len() / self.columns.max(1)
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.values.clear();
-        self.ends.clear();
     }
 }

@@ -1,0 +1,82 @@
+//! Reduce mode's end of a job: merging the per-task results and publishing
+//! them as the job's sorted set (see `wc_publish_counts`).
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::Coordinator;
+use crate::count::CountMap;
+
+impl Coordinator {
+    /// Reduce mode: merges the result blobs of tasks done since the last
+    /// call into `merged`, so that most of the merging overlaps the counting.
+    /// A blob is merged once per task id; since a task's blob is the same
+    /// whichever attempt wrote it, a rollback that makes a merged task be
+    /// redone changes nothing. [`reduce`](Self::reduce) checks at the end
+    /// that exactly the done tasks were merged.
+    pub(super) fn merge_new_results(&mut self) -> anyhow::Result<usize> {
+        let ids: Vec<String> = self.manifest_ids().into_iter().filter(|id| !self.merged_tasks.contains(id)).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = self.store.done_mask(&ids)?;
+        let fresh: Vec<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
+        let merged = self.store.merge_results(&fresh, &mut self.merged)?;
+        self.merged_tasks.extend(merged);
+        Ok(fresh.len())
+    }
+
+    /// Reduce mode, at the end: completes the merge and publishes it as the
+    /// job's sorted set, atomically and only if complete
+    /// (`wc_publish_counts`). Idempotent: safe to redo.
+    pub(super) fn reduce(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let ids = self.manifest_ids();
+        let done = self.store.done_mask(&ids)?;
+        let done_ids: HashSet<&String> = ids.iter().zip(&done).filter(|(_, d)| **d).map(|(id, _)| id).collect();
+        if self.merged_tasks.iter().any(|id| !done_ids.contains(id)) {
+            // Something merged is no longer done (a rollback, then a dead
+            // letter): start the merge over from what Redis holds.
+            tracing::warn!("merged results no longer match the done tasks; merging again from scratch");
+            self.merged.clear();
+            self.merged_tasks.clear();
+        }
+        self.merge_new_results()?;
+        anyhow::ensure!(self.merged_tasks.len() == done_ids.len(), "results of some done tasks are missing; waiting for them to be redone");
+        let merged = started.elapsed();
+        // Redis inserts members in the order it gets them, into a skiplist:
+        // in score order that is about 3x cheaper than in hash order.
+        let pairs = sorted_by_count_then_key(&self.merged);
+        let sorted = started.elapsed();
+        self.store.write_building_counts(&pairs)?;
+        let expected = self.merged.len();
+        self.store.publish_counts(expected)?;
+        tracing::debug!(
+            "reduce: last merge {merged:?}, sort {:?}, sorted set of {expected} keys encoded and written in {:?}",
+            sorted - merged,
+            started.elapsed() - sorted
+        );
+        self.final_counts = Some(std::mem::take(&mut self.merged));
+        Ok(())
+    }
+}
+
+/// The counts in the sorted set's own order (count, then key). Sorted on
+/// inline integers first (the count and the key's first 16 bytes), the
+/// keys themselves compared only on a tie: several times faster than
+/// comparing through the strings, which matters with millions of keys.
+fn sorted_by_count_then_key(counts: &CountMap) -> Vec<(&String, &u64)> {
+    let pairs: Vec<(&String, &u64)> = counts.iter().collect();
+    let mut order: Vec<(u64, u128, u32)> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (key, n))| {
+            let mut prefix = [0u8; 16];
+            let head = &key.as_bytes()[..key.len().min(16)];
+            prefix[..head.len()].copy_from_slice(head);
+            (**n, u128::from_be_bytes(prefix), i as u32)
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
+    order.into_iter().map(|(_, _, i)| pairs[i as usize]).collect()
+}

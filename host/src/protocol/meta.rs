@@ -1,0 +1,152 @@
+//! A job's meta hash: what the job is (so any worker can join it with just
+//! the job id) and its counters, typed.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::keys::{field, Keys, STATE_FINISHED};
+
+/// How workers commit counts; both go through the same done-set gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitMode {
+    /// One blob per task; the sorted set is built once, at the end.
+    Reduce,
+    /// ZINCRBY per (task, key) as tasks land: the sorted set is live.
+    Live,
+}
+
+impl CommitMode {
+    pub const NAMES: [&'static str; 2] = ["reduce", "live"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitMode::Reduce => "reduce",
+            CommitMode::Live => "live",
+        }
+    }
+}
+
+impl std::str::FromStr for CommitMode {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<CommitMode> {
+        match s {
+            "reduce" => Ok(CommitMode::Reduce),
+            "live" => Ok(CommitMode::Live),
+            other => anyhow::bail!("unknown commit mode `{other}` (known: reduce, live)"),
+        }
+    }
+}
+
+/// What a job is, stored in its meta hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobMeta {
+    pub plugin_hash: String,
+    pub plugin_name: String,
+    pub params: Vec<(String, String)>,
+    pub claim_timeout: f64,
+    pub max_attempts: u32,
+    pub stream_name: String,
+    pub count_name: String,
+    pub fname_field: String,
+    pub total_tasks: u64,
+    pub total_bytes: u64,
+    pub commit_mode: CommitMode,
+}
+
+impl JobMeta {
+    pub fn keys(&self, job: &str) -> Keys {
+        Keys::named(job, &self.stream_name, &self.count_name, &self.fname_field)
+    }
+
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (field::PLUGIN_HASH, self.plugin_hash.clone()),
+            (field::PLUGIN_NAME, self.plugin_name.clone()),
+            (field::PARAMS, serde_json::to_string(&self.params).expect("params serialise")),
+            (field::CLAIM_TIMEOUT, self.claim_timeout.to_string()),
+            (field::MAX_ATTEMPTS, self.max_attempts.to_string()),
+            (field::STREAM_NAME, self.stream_name.clone()),
+            (field::COUNT_NAME, self.count_name.clone()),
+            (field::FNAME_FIELD, self.fname_field.clone()),
+            (field::TOTAL_TASKS, self.total_tasks.to_string()),
+            (field::TOTAL_BYTES, self.total_bytes.to_string()),
+            (field::COMMIT_MODE, self.commit_mode.as_str().to_string()),
+        ]
+    }
+
+    pub fn from_hash(h: &HashMap<String, String>) -> anyhow::Result<JobMeta> {
+        let get = |f: &str| h.get(f).cloned().with_context(|| format!("job meta lacks `{f}`"));
+        Ok(JobMeta {
+            plugin_hash: get(field::PLUGIN_HASH)?,
+            plugin_name: get(field::PLUGIN_NAME)?,
+            params: serde_json::from_str(&get(field::PARAMS)?).context("job meta: bad params")?,
+            claim_timeout: get(field::CLAIM_TIMEOUT)?.parse().context("job meta: bad claim_timeout")?,
+            max_attempts: get(field::MAX_ATTEMPTS)?.parse().context("job meta: bad max_attempts")?,
+            stream_name: get(field::STREAM_NAME)?,
+            count_name: get(field::COUNT_NAME)?,
+            fname_field: get(field::FNAME_FIELD)?,
+            total_tasks: number(h, field::TOTAL_TASKS),
+            total_bytes: number(h, field::TOTAL_BYTES),
+            commit_mode: match h.get(field::COMMIT_MODE) {
+                Some(mode) => mode.parse().context("job meta")?,
+                None => CommitMode::Reduce,
+            },
+        })
+    }
+}
+
+/// The job's counters as the meta hash holds them (0 when absent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobCounters {
+    /// `running`, `finished`, or empty when the job is unknown.
+    pub state: String,
+    pub total_tasks: u64,
+    pub total_bytes: u64,
+    pub tasks_done: u64,
+    pub dead: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub short_rows: u64,
+    pub invalid_utf8_rows: u64,
+    pub tokens: u64,
+    pub pairs: u64,
+    pub duplicates: u64,
+    pub duplicate_parts: u64,
+    pub retries: u64,
+    pub stolen: u64,
+}
+
+impl JobCounters {
+    pub fn from_hash(h: &HashMap<String, String>) -> JobCounters {
+        let n = |f: &str| number(h, f);
+        JobCounters {
+            state: h.get(field::STATE).cloned().unwrap_or_default(),
+            total_tasks: n(field::TOTAL_TASKS),
+            total_bytes: n(field::TOTAL_BYTES),
+            tasks_done: n(field::TASKS_DONE),
+            dead: n(field::DEAD),
+            rows: n(field::ROWS),
+            bytes: n(field::BYTES),
+            short_rows: n(field::SHORT_ROWS),
+            invalid_utf8_rows: n(field::INVALID_UTF8_ROWS),
+            tokens: n(field::TOKENS),
+            pairs: n(field::PAIRS),
+            duplicates: n(field::DUPLICATES),
+            duplicate_parts: n(field::DUPLICATE_PARTS),
+            retries: n(field::RETRIES),
+            stolen: n(field::STOLEN),
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.state == STATE_FINISHED
+    }
+}
+
+fn number(h: &HashMap<String, String>, f: &str) -> u64 {
+    h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0)
+}

@@ -1,0 +1,15 @@
+//! wc-host's integration tests, in one binary over one support crate
+//! (`wc-testkit`): real redis-server processes, real worker processes, real
+//! plugins, and every count compared with an independent one made here.
+//!
+//! Run one area with `cargo nextest run -p wc-host --release -E 'test(/^jobs::/)'`.
+
+mod bad_input;
+mod chaos_short;
+mod evil_jobs;
+mod evil_plugins;
+mod jobs;
+mod plugin_counts;
+mod protocol_functions;
+mod security;
+mod split_fuzz;

@@ -1,0 +1,181 @@
+//! The Redis Function library, called directly against a real redis-server:
+//! the exactly-once gate, parts, validation before writes, and retries.
+
+use redis::Connection;
+use wc_testkit::RedisServer;
+use wc_host::protocol::{Keys, FUNCTIONS, GROUP};
+
+fn setup() -> (RedisServer, Connection, Keys) {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(FUNCTIONS).query(&mut conn).unwrap();
+    let keys = Keys::named("testjob", "files", "count", "fname");
+    wc_host::protocol::ensure_group(&mut conn, &keys).unwrap();
+    (redis, conn, keys)
+}
+
+/// Adds an entry and reads it into the group, as a worker would.
+fn deliver(conn: &mut Connection, keys: &Keys) -> String {
+    let id: String = redis::cmd("XADD").arg(&keys.stream).arg("*").arg("task").arg("t").query(conn).unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP").arg("GROUP").arg(GROUP).arg("w1").arg("COUNT").arg(1).arg("STREAMS").arg(&keys.stream).arg(">").query(conn).unwrap();
+    id
+}
+
+fn commit(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, part: usize, parts: usize, pairs: &[(&str, &str)]) -> redis::RedisResult<i64> {
+    let mut cmd = redis::cmd("FCALL");
+    cmd.arg("atomic_increment_and_acknowledge").arg(6)
+        .arg(&keys.stream).arg(&keys.counts).arg(&keys.done).arg(&keys.parts).arg(&keys.partcount).arg(&keys.meta)
+        .arg(GROUP).arg(entry).arg(task).arg(part).arg(parts).arg(10).arg(100).arg(0).arg(0);
+    for (k, n) in pairs {
+        cmd.arg(*k).arg(*n);
+    }
+    cmd.query(conn)
+}
+
+fn score(conn: &mut Connection, keys: &Keys, member: &str) -> Option<f64> {
+    redis::cmd("ZSCORE").arg(&keys.counts).arg(member).query(conn).unwrap()
+}
+
+fn meta(conn: &mut Connection, keys: &Keys, field: &str) -> i64 {
+    let v: Option<i64> = redis::cmd("HGET").arg(&keys.meta).arg(field).query(conn).unwrap();
+    v.unwrap_or(0)
+}
+
+fn pending(conn: &mut Connection, keys: &Keys) -> i64 {
+    let summary: (i64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING").arg(&keys.stream).arg(GROUP).query(conn).unwrap();
+    summary.0
+}
+
+#[test]
+fn a_task_counts_once_however_often_it_is_committed() {
+    let (_redis, mut conn, keys) = setup();
+    let entry = deliver(&mut conn, &keys);
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-a", 0, 1, &[("hello", "2"), ("world", "1")]).unwrap(), 1);
+    assert_eq!(pending(&mut conn, &keys), 0, "acked");
+    // A stolen copy, a re-submission, a late worker: all the same task id.
+    let again = deliver(&mut conn, &keys);
+    assert_eq!(commit(&mut conn, &keys, &again, "task-a", 0, 1, &[("hello", "2"), ("world", "1")]).unwrap(), 0);
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-a", 0, 1, &[("hello", "2")]).unwrap(), 0);
+    assert_eq!(score(&mut conn, &keys, "hello"), Some(2.0));
+    assert_eq!(meta(&mut conn, &keys, "duplicates"), 2);
+    assert_eq!(meta(&mut conn, &keys, "tokens"), 3);
+    assert_eq!(meta(&mut conn, &keys, "rows"), 10, "stats added once");
+    assert_eq!(pending(&mut conn, &keys), 0, "the duplicate entry is acked too");
+}
+
+#[test]
+fn counts_apply_even_when_the_group_was_lost() {
+    // XACK returns 0 without error when the group is gone (after a restore):
+    // an XACK-only gate would drop these counts.
+    let (_redis, mut conn, keys) = setup();
+    let entry = deliver(&mut conn, &keys);
+    let _: i64 = redis::cmd("XGROUP").arg("DESTROY").arg(&keys.stream).arg(GROUP).query(&mut conn).unwrap();
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-b", 0, 1, &[("x", "5")]).unwrap(), 1);
+    assert_eq!(score(&mut conn, &keys, "x"), Some(5.0));
+}
+
+#[test]
+fn a_task_in_parts_is_done_after_its_last_part_and_each_part_counts_once() {
+    let (_redis, mut conn, keys) = setup();
+    let entry = deliver(&mut conn, &keys);
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-c", 0, 2, &[("a", "1")]).unwrap(), 1);
+    let done: bool = redis::cmd("SISMEMBER").arg(&keys.done).arg("task-c").query(&mut conn).unwrap();
+    assert!(!done);
+    assert_eq!(pending(&mut conn, &keys), 1, "not acked before the last part");
+    // The worker died; another one redoes the task from part 0.
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-c", 0, 2, &[("a", "1")]).unwrap(), 0);
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-c", 1, 2, &[("b", "1")]).unwrap(), 1);
+    let done: bool = redis::cmd("SISMEMBER").arg(&keys.done).arg("task-c").query(&mut conn).unwrap();
+    assert!(done);
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-c", 1, 2, &[("b", "1")]).unwrap(), 0);
+    assert_eq!((score(&mut conn, &keys, "a"), score(&mut conn, &keys, "b")), (Some(1.0), Some(1.0)));
+    assert_eq!(pending(&mut conn, &keys), 0);
+    let parts_left: i64 = redis::cmd("SCARD").arg(&keys.parts).query(&mut conn).unwrap();
+    assert_eq!(parts_left, 0, "part ids are cleaned up");
+}
+
+#[test]
+fn a_malformed_commit_writes_nothing() {
+    let (_redis, mut conn, keys) = setup();
+    let entry = deliver(&mut conn, &keys);
+    let err = commit(&mut conn, &keys, &entry, "task-d", 0, 1, &[("good", "1"), ("bad", "x")]).unwrap_err();
+    assert!(err.to_string().contains("bad count"), "{err}");
+    assert_eq!(score(&mut conn, &keys, "good"), None);
+    let done: bool = redis::cmd("SISMEMBER").arg(&keys.done).arg("task-d").query(&mut conn).unwrap();
+    assert!(!done, "validation happens before the first write");
+    assert!(commit(&mut conn, &keys, &entry, "task-d", 1, 1, &[]).is_err(), "part out of range");
+    assert!(commit(&mut conn, &keys, &entry, "task-d", 0, 1, &[("odd", "1"), ("pairs", "0")]).is_err(), "zero count");
+}
+
+#[test]
+fn a_commit_of_many_keys_does_not_hit_lua_unpack_limits() {
+    let (_redis, mut conn, keys) = setup();
+    let entry = deliver(&mut conn, &keys);
+    let names: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    assert_eq!(commit(&mut conn, &keys, &entry, "task-e", 0, 1, &pairs).unwrap(), 1);
+    let card: i64 = redis::cmd("ZCARD").arg(&keys.counts).query(&mut conn).unwrap();
+    assert_eq!(card, 20_000);
+}
+
+#[test]
+fn a_failing_task_is_retried_then_dead_lettered() {
+    let (_redis, mut conn, keys) = setup();
+    let fail = |conn: &mut Connection, entry: &str| -> String {
+        redis::cmd("FCALL").arg("wc_fail_task").arg(5)
+            .arg(&keys.stream).arg(&keys.done).arg(&keys.attempts).arg(&keys.dead).arg(&keys.meta)
+            .arg(GROUP).arg(entry).arg("task-f").arg(3).arg("boom: file x.csv")
+            .arg("task").arg("task-f").arg("spec").arg("{}")
+            .query(conn).unwrap()
+    };
+    let mut entry = deliver(&mut conn, &keys);
+    assert_eq!(fail(&mut conn, &entry), "retry");
+    let len: i64 = redis::cmd("XLEN").arg(&keys.stream).query(&mut conn).unwrap();
+    assert_eq!(len, 1, "old entry deleted, a fresh one added");
+    let (entries, _): (Vec<(String, Vec<(String, String)>)>, ()) = (redis::cmd("XRANGE").arg(&keys.stream).arg("-").arg("+").query(&mut conn).unwrap(), ());
+    entry = entries[0].0.clone();
+    assert_eq!(fail(&mut conn, &entry), "retry");
+    assert_eq!(fail(&mut conn, &entry), "dead");
+    let error: String = redis::cmd("HGET").arg(&keys.dead).arg("task-f").query(&mut conn).unwrap();
+    assert_eq!(error, "boom: file x.csv");
+    assert_eq!(meta(&mut conn, &keys, "retries"), 2);
+    assert_eq!(meta(&mut conn, &keys, "dead"), 1);
+}
+
+fn commit_result(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, blob: &[u8]) -> redis::RedisResult<i64> {
+    redis::cmd("FCALL").arg("wc_commit_task_result").arg(4)
+        .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
+        .arg(GROUP).arg(entry).arg(task).arg(10).arg(100).arg(0).arg(0).arg(3).arg(2).arg(blob)
+        .query(conn)
+}
+
+#[test]
+fn a_task_result_is_stored_once_and_published_only_when_complete() {
+    let (_redis, mut conn, keys) = setup();
+    let blob = wc_host::protocol::blob::encode(&[("hello".into(), 2), ("world".into(), 1)]);
+    let entry = deliver(&mut conn, &keys);
+    assert_eq!(commit_result(&mut conn, &keys, &entry, "task-r", &blob).unwrap(), 1);
+    assert_eq!(pending(&mut conn, &keys), 0);
+    let other = wc_host::protocol::blob::encode(&[("hello".into(), 99)]);
+    assert_eq!(commit_result(&mut conn, &keys, &entry, "task-r", &other).unwrap(), 0, "gated by the done-set");
+    let stored: Vec<u8> = redis::cmd("HGET").arg(&keys.results).arg("task-r").query(&mut conn).unwrap();
+    assert_eq!(stored, blob, "the first result stays");
+    assert_eq!((meta(&mut conn, &keys, "tokens"), meta(&mut conn, &keys, "duplicates")), (3, 1));
+
+    let publish = |conn: &mut Connection, expected: i64| -> redis::RedisResult<i64> {
+        redis::cmd("FCALL").arg("wc_publish_counts").arg(4)
+            .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta).arg(&keys.results)
+            .arg(expected).query(conn)
+    };
+    let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(2).arg("hello").query(&mut conn).unwrap();
+    // A build that lost members (a restart mid-way) is refused, nothing changes.
+    assert!(publish(&mut conn, 2).unwrap_err().to_string().contains("rebuild"));
+    assert_eq!(score(&mut conn, &keys, "hello"), None);
+    let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(1).arg("world").query(&mut conn).unwrap();
+    assert_eq!(publish(&mut conn, 2).unwrap(), 2);
+    assert_eq!((score(&mut conn, &keys, "hello"), score(&mut conn, &keys, "world")), (Some(2.0), Some(1.0)));
+    let state: String = redis::cmd("HGET").arg(&keys.meta).arg("state").query(&mut conn).unwrap();
+    assert_eq!(state, "finished");
+    let results: i64 = redis::cmd("EXISTS").arg(&keys.results).query(&mut conn).unwrap();
+    assert_eq!(results, 0, "blobs are dropped once published");
+}

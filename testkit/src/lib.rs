@@ -1,0 +1,17 @@
+//! Test support for wc-host, shared by its tests, examples and benchmarks
+//! and kept out of the product: real redis-server processes, the wc-host
+//! binary driven like a user would, independent reference counts, process
+//! control, and the chaos harness behind `make chaos`.
+
+pub mod chaos;
+mod jobs;
+mod paths;
+mod procs;
+mod redis;
+mod reference;
+
+pub use jobs::*;
+pub use paths::*;
+pub use procs::*;
+pub use redis::*;
+pub use reference::*;
