@@ -4,6 +4,7 @@
 //!
 //! Run one area with `cargo nextest run -p wc-host --release -E 'test(/^jobs::/)'`.
 
+mod architecture;
 mod bad_input;
 mod chaos_short;
 mod evil_jobs;
