@@ -44,6 +44,7 @@ run: deps build
 test: deps build
 	cargo nextest run --workspace --release --no-fail-fast
 	$(MAKE) test-plugins
+	$(MAKE) test-python-plugins
 
 ## test-plugins: every shipped plugin against its golden cases.
 test-plugins:
@@ -60,6 +61,8 @@ bench: deps build
 ## chaos: the chaos harness over 3 seeds on 200 MB (writes bench-data/chaos.json).
 chaos: deps build
 	cargo run --release -p wc-host --example chaos -- --mb 200 1 2 3
+
+include plugins/python/python.mk
 
 clean:
 	cargo clean
