@@ -142,7 +142,7 @@ const READ_BLOCK_MS: usize = 1000;
 impl Worker {
     fn run(&mut self) -> anyhow::Result<()> {
         let claim_timeout = Duration::from_secs_f64(self.meta.claim_timeout);
-        let current: Arc<Mutex<Option<String>>> = Arc::default();
+        let current: Arc<Mutex<Option<(String, u32)>>> = Arc::default();
         if self.mode == WorkerMode::Normal {
             self.start_heartbeat(current.clone(), claim_timeout)?;
         }
@@ -161,7 +161,7 @@ impl Worker {
                 // SAFETY: sending a signal to ourselves.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             }
-            *current.lock().unwrap() = Some(entry.id.clone());
+            *current.lock().unwrap() = Some((entry.id.clone(), entry.partition));
             let result = count_range(&mut self.instance, &self.meta.params, &entry.task.range);
             if self.mode == WorkerMode::Sleep && first {
                 let nap = claim_timeout * 2 + Duration::from_secs(1);
@@ -216,7 +216,7 @@ impl Worker {
 
     /// Keeps the task being counted claimed, so a slow but live worker is
     /// not robbed of a large task.
-    fn start_heartbeat(&self, current: Arc<Mutex<Option<String>>>, claim_timeout: Duration) -> anyhow::Result<()> {
+    fn start_heartbeat(&self, current: Arc<Mutex<Option<(String, u32)>>>, claim_timeout: Duration) -> anyhow::Result<()> {
         let period = claim_timeout / 3;
         let mut store = self.store.another(Patience::Worker).giving_up_after(period);
         let name = self.name.clone();
@@ -224,8 +224,8 @@ impl Worker {
             .name("heartbeat".into())
             .spawn(move || loop {
                 std::thread::sleep(period);
-                let Some(id) = current.lock().unwrap().clone() else { continue };
-                if let Err(e) = store.keep_claimed(&name, &id) {
+                let Some((id, partition)) = current.lock().unwrap().clone() else { continue };
+                if let Err(e) = store.keep_claimed(&name, &id, partition) {
                     tracing::debug!("heartbeat for {id} failed: {e:#}");
                 }
             })

@@ -21,8 +21,10 @@ pub struct RunArgs {
     /// The configuration file (the seed's keys; see README).
     #[arg(long, default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// Redis URL (redis://[user][:password]@host:port/db). Without it, a
-    /// managed redis-server is started on loopback and stopped at the end.
+    /// Redis URL: redis://[user][:password]@host:port/db (one server),
+    /// redis-cluster://[user:password@]host:port[,host:port...] (a Cluster),
+    /// redis-sentinel://[user:password@]host:port[,...][/db]#MASTER (Sentinel).
+    /// Without it, a managed redis-server is started on loopback and stopped at the end.
     #[arg(long, env = "REDIS_URL")]
     pub redis: Option<String>,
     /// Data directory of the managed Redis.
@@ -72,6 +74,10 @@ pub struct RunArgs {
     /// at the end; fastest) or `live` (ZINCRBY as tasks land).
     #[arg(long, value_parser = one_of::<CommitMode>(&CommitMode::NAMES), default_value = "reduce")]
     pub commit_mode: CommitMode,
+    /// Partitions of the job's tasks, each with its own stream and done-set
+    /// in its own slot [default: 1 on one server, 4 per primary on a Cluster].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub partitions: Option<u32>,
     #[command(flatten)]
     pub params: PluginParams,
     #[command(flatten)]
@@ -97,6 +103,7 @@ impl RunArgs {
             chaos_redis_restart: self.chaos_redis_restart.filter(|s| *s > 0.0),
             fresh: self.fresh,
             commit_mode: self.commit_mode,
+            partitions: self.partitions,
             params: self.params.plugin_args,
             policy: self.sandbox.policy(),
         })

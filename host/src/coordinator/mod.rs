@@ -50,8 +50,28 @@ pub struct JobSpec {
     pub chaos_redis_restart: Option<f64>,
     pub fresh: bool,
     pub commit_mode: CommitMode,
+    /// `None`: 1 on one server, 4 per primary on a Cluster.
+    pub partitions: Option<u32>,
     pub params: Vec<(String, String)>,
     pub policy: SandboxPolicy,
+}
+
+/// Partitions per primary when a Cluster's job does not say: enough that
+/// the primaries stay evenly loaded as tasks are drawn by hash.
+const PARTITIONS_PER_PRIMARY: u32 = 4;
+
+/// The job's partitions: as asked, else 1 on one server and
+/// [`PARTITIONS_PER_PRIMARY`] per primary on a Cluster. Live mode needs one
+/// (its counts and its gate must share a slot).
+fn partitions_for(spec: &JobSpec, store: &mut Store) -> anyhow::Result<u32> {
+    if spec.commit_mode == CommitMode::Live {
+        anyhow::ensure!(spec.partitions.unwrap_or(1) == 1, "--commit-mode live keeps the counts and the done-set in one slot: it takes no --partitions (or 1)");
+        return Ok(1);
+    }
+    if let Some(p) = spec.partitions {
+        return Ok(p);
+    }
+    Ok(if store.deployment().is_cluster() { PARTITIONS_PER_PRIMARY * store.primaries()? as u32 } else { 1 })
 }
 
 /// Runs a job to its end; the exit code is 1 when tasks were dead-lettered.
@@ -65,10 +85,6 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     drop(plugin.instantiate()?.start_task(&spec.params)?);
 
     let planner = Planner::start(&spec.inputs, &config)?;
-    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities);
-    let keys = Keys::named(&job, &config.stream, &config.count_key, &config.fname_field);
-    tracing::info!("job {job}: {} files, {:.1} MB, plugin {}", planner.files(), planner.total_bytes as f64 / 1e6, plugin.label());
-
     let mut managed = match &spec.redis {
         Some(_) => None,
         None => {
@@ -78,8 +94,26 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         }
     };
     let url = spec.redis.clone().unwrap_or_else(|| managed.as_ref().expect("managed").url());
-    let mut store = Store::new(&url, keys, Patience::Coordinator)?;
+    let mut store = Store::new(&url, Keys::for_meta("-"), Patience::Coordinator)?;
     store.connect_once()?;
+    let cluster = store.deployment().is_cluster();
+    let partitions = partitions_for(&spec, &mut store)?;
+    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities, partitions);
+    store.keys = Keys::named(&job, &config.stream, &config.count_key, &config.fname_field, partitions);
+    tracing::info!(
+        "job {job}: {} files, {:.1} MB, plugin {}, {partitions} partition{}",
+        planner.files(),
+        planner.total_bytes as f64 / 1e6,
+        plugin.label(),
+        if partitions == 1 { "" } else { "s" }
+    );
+    if cluster {
+        for node in store.primaries_without_persistence()? {
+            tracing::warn!(
+                "Cluster primary {node} keeps no append-only file: if it and its replica crash, it restarts from its last snapshot and the work since is redone (counts stay exact). wc-host takes no checkpoints on a Cluster; persistence is the operator's (appendonly yes)."
+            );
+        }
+    }
     if spec.fresh {
         store.delete_job()?;
     }
@@ -96,6 +130,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         total_tasks: 0,
         total_bytes: planner.total_bytes,
         commit_mode: spec.commit_mode,
+        partitions,
     };
     let progress_bar = !spec.quiet && std::io::stderr().is_terminal();
     let file_count = planner.files();
@@ -109,7 +144,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         task_ids: HashSet::new(),
         progress_bar,
         redis_restarts: 0,
-        run_id: None,
+        run_ids: None,
+        checkpoints: !cluster,
         final_counts: None,
         merged: CountMap::default(),
         merged_tasks: HashSet::new(),
@@ -165,7 +201,10 @@ struct Coordinator {
     progress_bar: bool,
     workers: Workers,
     redis_restarts: u64,
-    run_id: Option<String>,
+    /// The run ids of the servers holding each partition and the job's keys.
+    run_ids: Option<Vec<String>>,
+    /// BGSAVE checkpoints: on one server; on a Cluster persistence is the operator's.
+    checkpoints: bool,
     /// Reduce mode: the merged counts, kept for `--output`.
     final_counts: Option<CountMap>,
     /// Reduce mode: results merged so far, and of which tasks.
@@ -187,7 +226,7 @@ impl Coordinator {
         let config = self.config.clone();
         self.workers.start(&config)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpoints = (config.checkpoint_interval > 0.0)
+        let checkpoints = (self.checkpoints && config.checkpoint_interval > 0.0)
             .then(|| start_checkpoints(self.store.another(Patience::Coordinator), Duration::from_secs_f64(config.checkpoint_interval), stop.clone()))
             .transpose()?;
         let chaos_interval = spec.chaos_redis_restart.or((config.redis_downtime > 0.0).then_some(5.0));
@@ -199,7 +238,7 @@ impl Coordinator {
         let progress = report::Progress::new(self.meta.total_bytes, !self.progress_bar);
         let mut last_check = Instant::now() - Duration::from_secs(1);
         let mut last_reconcile = Instant::now();
-        self.run_id = self.store.run_id().ok();
+        self.run_ids = self.store.serving_run_ids().ok();
         let result = loop {
             std::thread::sleep(Duration::from_millis(50));
             if let Err(e) = self.workers.reap() {

@@ -14,8 +14,8 @@ use crate::protocol::{CommitMode, Task};
 
 /// The job's identity: the rule (plugin hash and parameters) and the input
 /// (each file's canonical path, size and mtime, and the split size), which
-/// determine the tasks.
-pub(super) fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, commit_mode: CommitMode, split_bytes: u64, files: &[FileIdentity]) -> String {
+/// determine the tasks, and the number of partitions, which places them.
+pub(super) fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, commit_mode: CommitMode, split_bytes: u64, files: &[FileIdentity], partitions: u32) -> String {
     let mut h = Sha256::new();
     h.update(plugin_hash.as_bytes());
     h.update(serde_json::to_vec(params).expect("params serialise"));
@@ -24,6 +24,11 @@ pub(super) fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Co
     h.update(format!("{commit_mode:?}").as_bytes());
     h.update(split_bytes.to_le_bytes());
     h.update(serde_json::to_vec(files).expect("identities serialise"));
+    // The key layout depends on it (one partition: the layout of old jobs,
+    // whose ids stay what they were).
+    if partitions != 1 {
+        h.update(partitions.to_le_bytes());
+    }
     hex::encode(&h.finalize()[..8])
 }
 

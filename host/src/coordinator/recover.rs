@@ -1,5 +1,6 @@
-//! Recovery: registering the job, noticing a Redis restart (its run id
-//! changes), and re-submitting what a restore lost.
+//! Recovery: registering the job, noticing a Redis restart or failover (the
+//! run id of a server holding the job's keys changes), and re-submitting
+//! what a restore or a promoted replica lost.
 
 use super::Coordinator;
 use crate::protocol::Task;
@@ -15,13 +16,23 @@ impl Coordinator {
     /// True when Redis restarted since the last look; then the job is
     /// registered again and lost tasks re-submitted.
     pub(super) fn detect_restart(&mut self) -> anyhow::Result<bool> {
-        let run_id = self.store.run_id()?;
-        if self.run_id.as_ref() == Some(&run_id) {
+        let run_ids = self.store.serving_run_ids()?;
+        let Some(before) = &self.run_ids else {
+            self.run_ids = Some(run_ids);
+            return Ok(false);
+        };
+        if *before == run_ids {
             return Ok(false);
         }
-        self.redis_restarts += 1;
-        tracing::warn!("Redis restarted (run id changed): restoring the library, group and lost tasks");
-        self.run_id = Some(run_id);
+        // Servers, not partitions: several partitions may live on one.
+        let changed: std::collections::HashSet<&String> = before.iter().zip(&run_ids).filter(|(a, b)| a != b).map(|(_, b)| b).collect();
+        self.redis_restarts += changed.len() as u64;
+        tracing::warn!(
+            "Redis restarted or failed over ({} server{} with a new run id): restoring the library, groups and lost tasks",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        );
+        self.run_ids = Some(run_ids);
         self.register()?;
         // What was merged may have been rolled back; merge again.
         self.merged.clear();

@@ -31,9 +31,10 @@ impl Store {
         let blob = blob::encode(pairs);
         let tokens: u64 = pairs.iter().map(|(_, n)| n).sum();
         let applied: i64 = self.with_retry(|conn, keys| {
+            let p = &keys.partitions[entry.partition as usize];
             redis::cmd("FCALL")
                 .arg("wc_commit_task_result").arg(4)
-                .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
+                .arg(&p.stream).arg(&p.done).arg(&p.results).arg(&p.stats)
                 .arg(GROUP).arg(&entry.id).arg(&entry.task.id)
                 .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows)
                 .arg(tokens).arg(pairs.len())
@@ -48,16 +49,21 @@ impl Store {
     /// be the same on every attempt by any worker (part ids are remembered),
     /// so the pairs are put in a total order here before they are cut.
     /// True when anything was applied, false for a duplicate.
+    ///
+    /// The counts and the gate must share a slot, so live mode needs a job
+    /// of one partition (the job's own hash tag).
     pub fn commit_live(&mut self, entry: &Entry, mut pairs: Vec<(String, u64)>, stats: &ReadStats) -> anyhow::Result<bool> {
+        anyhow::ensure!(self.keys.partitions.len() == 1, "live commit mode needs a job of one partition");
         pairs.sort_unstable();
         let parts: Vec<&[(String, u64)]> = if pairs.is_empty() { vec![&[][..]] } else { pairs.chunks(MAX_PAIRS_PER_CALL).collect() };
         let total = parts.len();
         let mut applied = false;
         for (index, part) in parts.iter().enumerate() {
             let result: i64 = self.with_retry(|conn, keys| {
+                let p = &keys.partitions[0];
                 let mut cmd = redis::cmd("FCALL");
                 cmd.arg("atomic_increment_and_acknowledge").arg(6)
-                    .arg(&keys.stream).arg(&keys.counts).arg(&keys.done).arg(&keys.parts).arg(&keys.partcount).arg(&keys.meta)
+                    .arg(&p.stream).arg(&keys.counts).arg(&p.done).arg(&p.parts).arg(&p.partcount).arg(&p.stats)
                     .arg(GROUP).arg(&entry.id).arg(&entry.task.id).arg(index).arg(total)
                     .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows);
                 for (key, n) in part.iter() {
@@ -74,9 +80,10 @@ impl Store {
     /// it has failed `max_attempts` times, then dead-lettered with `error`.
     pub fn fail_task(&mut self, entry: &Entry, max_attempts: u32, error: &str) -> anyhow::Result<FailOutcome> {
         let outcome: String = self.with_retry(|conn, keys| {
+            let p = &keys.partitions[entry.partition as usize];
             let mut cmd = redis::cmd("FCALL");
             cmd.arg("wc_fail_task").arg(5)
-                .arg(&keys.stream).arg(&keys.done).arg(&keys.attempts).arg(&keys.dead).arg(&keys.meta)
+                .arg(&p.stream).arg(&p.done).arg(&p.attempts).arg(&p.dead).arg(&p.stats)
                 .arg(GROUP).arg(&entry.id).arg(&entry.task.id).arg(max_attempts).arg(error);
             for (f, v) in entry_fields(&entry.task, keys) {
                 cmd.arg(f).arg(v);
@@ -94,15 +101,16 @@ impl Store {
     /// Reduce mode's last step (`wc_publish_counts`): the sorted set built
     /// under its temporary name replaces the job's counts, and the job is
     /// finished, only if it holds `expected` keys. An error otherwise
-    /// (a restart lost part of the build): build it again.
+    /// (a restart lost part of the build): build it again. The per-task
+    /// results, in other slots, are dropped afterwards.
     pub fn publish_counts(&mut self, expected: usize) -> anyhow::Result<()> {
         self.with_retry(|conn, keys| {
             redis::cmd("FCALL")
-                .arg("wc_publish_counts").arg(4)
-                .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta).arg(&keys.results)
+                .arg("wc_publish_counts").arg(3)
+                .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta)
                 .arg(expected)
                 .query::<i64>(conn)
         })?;
-        Ok(())
+        self.with_retry(|conn, keys| conn.batch(keys.partitions.iter().map(|p| redis::Cmd::unlink(&p.results)).collect()))
     }
 }

@@ -42,8 +42,17 @@ impl Store {
         self.with_retry(|conn, keys| conn.hgetall(&keys.meta))
     }
 
+    /// The job's counters: its meta hash, plus each partition's counters
+    /// when it has several.
     pub fn counters(&mut self) -> anyhow::Result<JobCounters> {
-        Ok(JobCounters::from_hash(&self.read_meta()?))
+        let meta = self.read_meta()?;
+        let mut partitions = Vec::new();
+        if self.keys.partitions.len() > 1 {
+            for p in 0..self.keys.partitions.len() {
+                partitions.push(self.with_retry(|conn, keys| conn.hgetall::<_, HashMap<String, String>>(&keys.partitions[p].stats))?);
+            }
+        }
+        Ok(JobCounters::from_hashes(&meta, &partitions))
     }
 
     /// The id of the last job started on this Redis.

@@ -9,14 +9,35 @@ pub const GROUP: &str = "workers";
 /// Where `wc-host status`/`top` find the last job started on a Redis.
 pub const LATEST_JOB_KEY: &str = "wc:latest-job";
 
-/// The names of a job's keys.
+/// The names of a job's keys: the job's own (one slot, hash tag `{J}`)
+/// and those of each of its partitions.
 #[derive(Clone, Debug)]
 pub struct Keys {
     pub job: String,
-    /// The task stream, read by the consumer group [`GROUP`].
-    pub stream: String,
+    /// What the job is, its state, and (with one partition) its counters.
+    pub meta: String,
     /// The sorted set of counts (key -> count).
     pub counts: String,
+    /// Reduce mode: the sorted set being built before it is renamed.
+    pub counts_building: String,
+    /// The stream entry field holding the task's file name (the seed's FNAME).
+    pub fname_field: String,
+    /// At least one. A task belongs to partition `hash(task id) mod P`.
+    pub partitions: Vec<PartitionKeys>,
+}
+
+/// The keys of one partition: everything one commit touches, under one
+/// hash tag, so that a commit is one atomic call in one cluster slot. With
+/// one partition the tag is the job's own (`{J}`, the layout of every
+/// earlier version); with P > 1, partition p has the tag `{J.p}`, so the
+/// partitions spread over a Cluster's primaries.
+#[derive(Clone, Debug)]
+pub struct PartitionKeys {
+    pub index: u32,
+    /// The hash tag's content.
+    pub tag: String,
+    /// The task stream, read by the consumer group [`GROUP`].
+    pub stream: String,
     /// The done-set: ids of tasks whose counts are applied. The gate.
     pub done: String,
     /// Live mode: ids of applied parts of unfinished tasks.
@@ -27,57 +48,73 @@ pub struct Keys {
     pub attempts: String,
     /// Task id -> the error that dead-lettered it.
     pub dead: String,
-    /// The job's description and counters (see [`field`]).
-    pub meta: String,
     /// Reduce mode: task id -> encoded counts.
     pub results: String,
-    /// Reduce mode: the sorted set being built before it is renamed.
-    pub counts_building: String,
-    /// The stream entry field holding the task's file name (the seed's FNAME).
-    pub fname_field: String,
+    /// The partition's counters (see [`field`]); the job's meta hash itself
+    /// when the job has one partition.
+    pub stats: String,
 }
 
 impl Keys {
     /// The keys of `job` under the names a config gives (the seed's IN,
-    /// COUNT and FNAME).
-    pub fn named(job: &str, stream: &str, count_key: &str, fname_field: &str) -> Keys {
-        let k = |name: &str| format!("wc:{{{job}}}:{name}");
+    /// COUNT and FNAME), in `partitions` partitions.
+    pub fn named(job: &str, stream: &str, count_key: &str, fname_field: &str, partitions: u32) -> Keys {
+        let k = |tag: &str, name: &str| format!("wc:{{{tag}}}:{name}");
+        let partitions = partitions.max(1);
         Keys {
             job: job.to_string(),
-            stream: k(stream),
-            counts: k(count_key),
-            done: k("done"),
-            parts: k("parts"),
-            partcount: k("partcount"),
-            attempts: k("attempts"),
-            dead: k("dead"),
-            meta: k("meta"),
-            results: k("results"),
-            counts_building: k(&format!("{count_key}:building")),
+            meta: k(job, "meta"),
+            counts: k(job, count_key),
+            counts_building: k(job, &format!("{count_key}:building")),
             fname_field: fname_field.to_string(),
+            partitions: (0..partitions)
+                .map(|index| {
+                    let tag = if partitions == 1 { job.to_string() } else { format!("{job}.{index}") };
+                    PartitionKeys {
+                        index,
+                        stream: k(&tag, stream),
+                        done: k(&tag, "done"),
+                        parts: k(&tag, "parts"),
+                        partcount: k(&tag, "partcount"),
+                        attempts: k(&tag, "attempts"),
+                        dead: k(&tag, "dead"),
+                        results: k(&tag, "results"),
+                        stats: if partitions == 1 { k(&tag, "meta") } else { k(&tag, "stats") },
+                        tag,
+                    }
+                })
+                .collect(),
         }
     }
 
     /// Enough to read a job's meta hash, which names the other keys.
     pub fn for_meta(job: &str) -> Keys {
-        Keys::named(job, "files", "count", "fname")
+        Keys::named(job, "files", "count", "fname", 1)
+    }
+
+    /// The partition a task belongs to.
+    pub fn partition_of(&self, task_id: &str) -> &PartitionKeys {
+        &self.partitions[partition_index(task_id, self.partitions.len() as u32) as usize]
     }
 
     /// Every key a job may have (for `--fresh`).
-    pub fn all(&self) -> [&str; 10] {
-        [
-            &self.stream,
-            &self.counts,
-            &self.done,
-            &self.parts,
-            &self.partcount,
-            &self.attempts,
-            &self.dead,
-            &self.meta,
-            &self.results,
-            &self.counts_building,
-        ]
+    pub fn all(&self) -> Vec<&str> {
+        let mut all = vec![self.meta.as_str(), &self.counts, &self.counts_building];
+        for p in &self.partitions {
+            all.extend([p.stream.as_str(), &p.done, &p.parts, &p.partcount, &p.attempts, &p.dead, &p.results, &p.stats]);
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
+}
+
+/// `hash(task id) mod partitions`: task ids are hex digests, so their first
+/// 16 digits are already uniform.
+pub fn partition_index(task_id: &str, partitions: u32) -> u32 {
+    let head = &task_id[..task_id.len().min(16)];
+    let hash = u64::from_str_radix(head, 16).unwrap_or_else(|_| task_id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+    (hash % partitions.max(1) as u64) as u32
 }
 
 /// Field names of a job's meta hash. The Lua library names the fields it
@@ -95,6 +132,8 @@ pub mod field {
     pub const TOTAL_TASKS: &str = "total_tasks";
     pub const TOTAL_BYTES: &str = "total_bytes";
     pub const COMMIT_MODE: &str = "commit_mode";
+    /// How many partitions the job's tasks are spread over (absent: 1).
+    pub const PARTITIONS: &str = "partitions";
     /// [`STATE_RUNNING`](super::STATE_RUNNING) or [`STATE_FINISHED`](super::STATE_FINISHED).
     pub const STATE: &str = "state";
 

@@ -55,11 +55,13 @@ pub struct JobMeta {
     pub total_tasks: u64,
     pub total_bytes: u64,
     pub commit_mode: CommitMode,
+    /// Partitions the tasks are spread over (see `Keys`).
+    pub partitions: u32,
 }
 
 impl JobMeta {
     pub fn keys(&self, job: &str) -> Keys {
-        Keys::named(job, &self.stream_name, &self.count_name, &self.fname_field)
+        Keys::named(job, &self.stream_name, &self.count_name, &self.fname_field, self.partitions)
     }
 
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
@@ -75,6 +77,7 @@ impl JobMeta {
             (field::TOTAL_TASKS, self.total_tasks.to_string()),
             (field::TOTAL_BYTES, self.total_bytes.to_string()),
             (field::COMMIT_MODE, self.commit_mode.as_str().to_string()),
+            (field::PARTITIONS, self.partitions.to_string()),
         ]
     }
 
@@ -94,6 +97,10 @@ impl JobMeta {
             commit_mode: match h.get(field::COMMIT_MODE) {
                 Some(mode) => mode.parse().context("job meta")?,
                 None => CommitMode::Reduce,
+            },
+            partitions: match h.get(field::PARTITIONS) {
+                Some(p) => p.parse().ok().filter(|p| *p >= 1).with_context(|| format!("job meta: bad partitions `{p}`"))?,
+                None => 1,
             },
         })
     }
@@ -121,7 +128,32 @@ pub struct JobCounters {
 }
 
 impl JobCounters {
-    pub fn from_hash(h: &HashMap<String, String>) -> JobCounters {
+    /// From the job's meta hash and each partition's counters (with one
+    /// partition they are the same hash: pass none).
+    pub fn from_hashes(meta: &HashMap<String, String>, partitions: &[HashMap<String, String>]) -> JobCounters {
+        let mut c = JobCounters::from_hash(meta);
+        for p in partitions {
+            c.add(&JobCounters::from_hash(p));
+        }
+        c
+    }
+
+    fn add(&mut self, o: &JobCounters) {
+        self.tasks_done += o.tasks_done;
+        self.dead += o.dead;
+        self.rows += o.rows;
+        self.bytes += o.bytes;
+        self.short_rows += o.short_rows;
+        self.invalid_utf8_rows += o.invalid_utf8_rows;
+        self.tokens += o.tokens;
+        self.pairs += o.pairs;
+        self.duplicates += o.duplicates;
+        self.duplicate_parts += o.duplicate_parts;
+        self.retries += o.retries;
+        self.stolen += o.stolen;
+    }
+
+    fn from_hash(h: &HashMap<String, String>) -> JobCounters {
         let n = |f: &str| number(h, f);
         JobCounters {
             state: h.get(field::STATE).cloned().unwrap_or_default(),

@@ -16,12 +16,16 @@ impl Store {
     /// seen done: it will be done and merged again).
     pub fn merge_results(&mut self, ids: &[&String], total: &mut FxHashMap<String, u64>) -> anyhow::Result<Vec<String>> {
         let mut merged = Vec::new();
-        for chunk in ids.chunks(32) {
-            let blobs: Vec<Option<Vec<u8>>> = self.with_retry(|conn, keys| redis::cmd("HMGET").arg(&keys.results).arg(chunk).query(conn))?;
-            for (id, blob) in chunk.iter().zip(blobs) {
-                let Some(blob) = blob else { continue };
-                blob::decode_into(&blob, total).map_err(|e| anyhow::anyhow!("task {id}: {e}"))?;
-                merged.push(id.to_string());
+        for (p, members) in self.by_partition(ids) {
+            let ids: Vec<&String> = members.iter().map(|&i| ids[i]).collect();
+            for chunk in ids.chunks(32) {
+                let blobs: Vec<Option<Vec<u8>>> =
+                    self.with_retry(|conn, keys| redis::cmd("HMGET").arg(&keys.partitions[p].results).arg(chunk).query(conn))?;
+                for (id, blob) in chunk.iter().zip(blobs) {
+                    let Some(blob) = blob else { continue };
+                    blob::decode_into(&blob, total).map_err(|e| anyhow::anyhow!("task {id}: {e}"))?;
+                    merged.push(id.to_string());
+                }
             }
         }
         Ok(merged)
@@ -65,12 +69,14 @@ impl Store {
     fn zadd_building(&mut self, pairs: &[(&String, &u64)]) -> anyhow::Result<()> {
         for batch in pairs.chunks(ZADD_MEMBERS * 8) {
             self.with_retry(|conn, keys| {
-                let mut pipe = redis::pipe();
-                for chunk in batch.chunks(ZADD_MEMBERS) {
-                    let members: Vec<(u64, &[u8])> = chunk.iter().map(|(k, n)| (**n, k.as_bytes())).collect();
-                    pipe.zadd_multiple(&keys.counts_building, &members).ignore();
-                }
-                pipe.query::<()>(conn)
+                let cmds = batch
+                    .chunks(ZADD_MEMBERS)
+                    .map(|chunk| {
+                        let members: Vec<(u64, &[u8])> = chunk.iter().map(|(k, n)| (**n, k.as_bytes())).collect();
+                        redis::Cmd::zadd_multiple(&keys.counts_building, &members)
+                    })
+                    .collect();
+                conn.batch(cmds)
             })?;
         }
         Ok(())

@@ -1,10 +1,8 @@
-//! What the coordinator asks of the Redis server itself: its run id (a
-//! changed one means a restart, hence a possible rollback), checkpoints,
-//! persistence status and resource use.
+//! What the coordinator asks of the Redis servers themselves: their run ids
+//! (a changed one means a restart or a failover, hence a possible
+//! rollback), checkpoints, persistence status and resource use.
 
 use std::time::Duration;
-
-use redis::InfoDict;
 
 use super::connection::Store;
 
@@ -31,21 +29,24 @@ pub enum Checkpoint {
 }
 
 impl Store {
-    fn info(&mut self, section: &str, give_up: Option<Duration>) -> anyhow::Result<InfoDict> {
-        let query = |conn: &mut redis::Connection, _: &_| redis::cmd("INFO").arg(section).query::<InfoDict>(conn);
-        match give_up {
-            Some(limit) => self.with_retry_for(limit, query),
-            None => self.with_retry(query),
-        }
+    /// For each partition, then for the job's own keys: the run id of the
+    /// server that holds them. A change means that server restarted (from
+    /// a snapshot) or another took its place in a failover: either way its
+    /// keys may have rolled back to an earlier state.
+    pub fn serving_run_ids(&mut self) -> anyhow::Result<Vec<String>> {
+        self.with_retry(|conn, keys| {
+            let tags = keys.partitions.iter().map(|p| p.tag.as_str()).chain([keys.job.as_str()]);
+            let mut ids = Vec::new();
+            for tag in tags {
+                ids.push(conn.info_for_tag(tag, "server")?.get::<String>("run_id").unwrap_or_default());
+            }
+            Ok(ids)
+        })
     }
 
-    /// The server's run id: it changes when the server restarts.
-    pub fn run_id(&mut self) -> anyhow::Result<String> {
-        self.info("server", None)?.get::<String>("run_id").ok_or_else(|| anyhow::anyhow!("INFO server has no run_id"))
-    }
-
+    /// The persistence status of the server holding the job's own keys.
     pub fn persistence(&mut self) -> anyhow::Result<Persistence> {
-        let info = self.info("persistence", None)?;
+        let info = self.with_retry(|conn, keys| conn.info_for_tag(&keys.job, "persistence"))?;
         Ok(Persistence {
             rdb_saves: info.get("rdb_saves").unwrap_or(0),
             bgsave_in_progress: info.get::<u64>("rdb_bgsave_in_progress").unwrap_or(0) == 1,
@@ -53,12 +54,31 @@ impl Store {
         })
     }
 
-    /// CPU seconds the server has used and its peak memory in MB, for the
-    /// summary; asked with little patience (it is only an extra).
+    /// How many primaries serve the job (1 for one server).
+    pub fn primaries(&mut self) -> anyhow::Result<usize> {
+        Ok(self.with_retry(|conn, _| conn.info_of_primaries("server"))?.len())
+    }
+
+    /// Primaries that keep no append-only file: after one crashes (and its
+    /// replica with it) it comes back from its last snapshot, if any, and
+    /// the work since is redone. Counts stay exact; progress is what is at
+    /// stake. Read from `INFO persistence`.
+    pub fn primaries_without_persistence(&mut self) -> anyhow::Result<Vec<String>> {
+        let nodes = self.with_retry(|conn, _| conn.info_of_primaries("persistence"))?;
+        Ok(nodes
+            .into_iter()
+            .filter(|(_, info)| info.get::<u64>("aof_enabled").unwrap_or(0) == 0)
+            .map(|(node, _)| node)
+            .collect())
+    }
+
+    /// CPU seconds the servers have used and their peak memory in MB
+    /// (summed over a Cluster's primaries), for the summary; asked with
+    /// little patience (it is only an extra).
     pub fn server_usage(&mut self) -> anyhow::Result<(f64, f64)> {
-        let info = self.info("all", Some(Duration::from_secs(5)))?;
-        let field = |name: &str| info.get::<f64>(name).unwrap_or(0.0);
-        Ok((field("used_cpu_sys") + field("used_cpu_user"), field("used_memory_peak") / 1e6))
+        let nodes = self.with_retry_for(Duration::from_secs(5), |conn, _| conn.info_of_primaries("all"))?;
+        let sum = |name: &str| nodes.iter().map(|(_, info)| info.get::<f64>(name).unwrap_or(0.0)).sum::<f64>();
+        Ok((sum("used_cpu_sys") + sum("used_cpu_user"), sum("used_memory_peak") / 1e6))
     }
 
     /// Starts a BGSAVE; retries for at most `give_up`.

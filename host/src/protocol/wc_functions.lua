@@ -195,13 +195,14 @@ end
 Reduce mode, the last step: the sorted set built by the coordinator under a
 temporary name replaces the job's counts only if it is complete (a Redis
 restart during the build could have lost part of it), together with the
-job's state.
+job's state. (The per-task results live in the partitions' slots; the
+coordinator drops them afterwards.)
 
-KEYS: building (zset), counts (zset), meta, results
+KEYS: building (zset), counts (zset), meta
 ARGV: expected number of keys
 --]]
 local function publish_counts(keys, args)
-  local building, counts, meta, results = keys[1], keys[2], keys[3], keys[4]
+  local building, counts, meta = keys[1], keys[2], keys[3]
   local expected = tonumber(args[1])
   if not expected then
     return redis.error_reply('ERR wc: malformed publish')
@@ -216,7 +217,6 @@ local function publish_counts(keys, args)
     redis.call('DEL', counts)
   end
   redis.call('HSET', meta, FIELD.state, FINISHED)
-  redis.call('UNLINK', results)
   return expected
 end
 

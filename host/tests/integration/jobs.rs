@@ -235,8 +235,8 @@ fn same_task_twice_in_mode(mode: &str) {
     let tasks: Vec<Task> = taken.keys.iter().flat_map(|k| &k.ids).map(|e| serde_json::from_str(&e.get::<String>("spec").unwrap()).unwrap()).collect();
     assert!(tasks.len() > 2, "{} entries taken", tasks.len());
     let job_id = stream[0].split(['{', '}']).nth(1).unwrap();
-    let keys = Keys::named(job_id, "files", "count", "fname");
-    assert_eq!(keys.stream, stream[0]);
+    let keys = Keys::named(job_id, "files", "count", "fname", 1);
+    assert_eq!(keys.partitions[0].stream, stream[0]);
     for task in &tasks[..tasks.len() - 1] {
         let _: String = xadd_task(&mut conn, &keys, task).unwrap();
     }

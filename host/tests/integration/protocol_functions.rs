@@ -2,15 +2,47 @@
 //! the exactly-once gate, parts, validation before writes, and retries.
 
 use redis::Connection;
+use wc_host::protocol::{Keys as JobKeys, Patience, Store, FUNCTIONS, GROUP};
 use wc_testkit::RedisServer;
-use wc_host::protocol::{Keys, FUNCTIONS, GROUP};
+
+/// The keys of a job of one partition, flat, as the Lua functions take them.
+struct Keys {
+    stream: String,
+    counts: String,
+    counts_building: String,
+    done: String,
+    parts: String,
+    partcount: String,
+    attempts: String,
+    dead: String,
+    results: String,
+    meta: String,
+}
+
+fn job_keys() -> JobKeys {
+    JobKeys::named("testjob", "files", "count", "fname", 1)
+}
 
 fn setup() -> (RedisServer, Connection, Keys) {
     let redis = RedisServer::start();
     let mut conn = redis.conn();
     let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(FUNCTIONS).query(&mut conn).unwrap();
-    let keys = Keys::named("testjob", "files", "count", "fname");
-    wc_host::protocol::ensure_group(&mut conn, &keys).unwrap();
+    let job = job_keys();
+    let p = job.partitions[0].clone();
+    assert_eq!(p.stats, job.meta, "one partition: its counters are the job's meta");
+    wc_host::protocol::ensure_group(&mut conn, &p.stream).unwrap();
+    let keys = Keys {
+        stream: p.stream,
+        counts: job.counts,
+        counts_building: job.counts_building,
+        done: p.done,
+        parts: p.parts,
+        partcount: p.partcount,
+        attempts: p.attempts,
+        dead: p.dead,
+        results: p.results,
+        meta: job.meta,
+    };
     (redis, conn, keys)
 }
 
@@ -151,7 +183,7 @@ fn commit_result(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, bl
 
 #[test]
 fn a_task_result_is_stored_once_and_published_only_when_complete() {
-    let (_redis, mut conn, keys) = setup();
+    let (redis, mut conn, keys) = setup();
     let blob = wc_host::protocol::blob::encode(&[("hello".into(), 2), ("world".into(), 1)]);
     let entry = deliver(&mut conn, &keys);
     assert_eq!(commit_result(&mut conn, &keys, &entry, "task-r", &blob).unwrap(), 1);
@@ -162,17 +194,13 @@ fn a_task_result_is_stored_once_and_published_only_when_complete() {
     assert_eq!(stored, blob, "the first result stays");
     assert_eq!((meta(&mut conn, &keys, "tokens"), meta(&mut conn, &keys, "duplicates")), (3, 1));
 
-    let publish = |conn: &mut Connection, expected: i64| -> redis::RedisResult<i64> {
-        redis::cmd("FCALL").arg("wc_publish_counts").arg(4)
-            .arg(&keys.counts_building).arg(&keys.counts).arg(&keys.meta).arg(&keys.results)
-            .arg(expected).query(conn)
-    };
+    let mut store = Store::new(&redis.url(), job_keys(), Patience::Query).unwrap();
     let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(2).arg("hello").query(&mut conn).unwrap();
     // A build that lost members (a restart mid-way) is refused, nothing changes.
-    assert!(publish(&mut conn, 2).unwrap_err().to_string().contains("rebuild"));
+    assert!(format!("{:#}", store.publish_counts(2).unwrap_err()).contains("rebuild"));
     assert_eq!(score(&mut conn, &keys, "hello"), None);
     let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(1).arg("world").query(&mut conn).unwrap();
-    assert_eq!(publish(&mut conn, 2).unwrap(), 2);
+    store.publish_counts(2).unwrap();
     assert_eq!((score(&mut conn, &keys, "hello"), score(&mut conn, &keys, "world")), (Some(2.0), Some(1.0)));
     let state: String = redis::cmd("HGET").arg(&keys.meta).arg("state").query(&mut conn).unwrap();
     assert_eq!(state, "finished");
