@@ -23,6 +23,8 @@ pub struct Summary {
     pub count_key: String,
     pub files: usize,
     pub tasks: usize,
+    /// Partitions of the tasks (each its own stream and done-set).
+    pub partitions: u32,
     pub bytes: u64,
     pub rows: u64,
     pub tokens: u64,

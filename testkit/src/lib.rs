@@ -4,12 +4,14 @@
 //! control, and the chaos harness behind `make chaos`.
 
 pub mod chaos;
+mod cluster;
 mod jobs;
 mod paths;
 mod procs;
 mod redis;
 mod reference;
 
+pub use cluster::*;
 pub use jobs::*;
 pub use paths::*;
 pub use procs::*;

@@ -330,6 +330,7 @@ impl Coordinator {
             count_key: self.store.keys.counts.clone(),
             files,
             tasks: self.tasks.len(),
+            partitions: self.meta.partitions,
             bytes: c.bytes,
             rows: c.rows,
             tokens: c.tokens,

@@ -7,6 +7,7 @@
 mod architecture;
 mod bad_input;
 mod chaos_short;
+mod cluster;
 mod evil_jobs;
 mod evil_plugins;
 mod jobs;
