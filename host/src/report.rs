@@ -32,6 +32,8 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub mb_per_second: f64,
     pub tasks_stolen: u64,
+    /// Commits that `--replicas-ack` replicas did not acknowledge in time.
+    pub unreplicated_commits: u64,
     /// Tasks submitted again after a Redis restore lost them.
     pub tasks_resubmitted: u64,
     pub duplicates_suppressed: u64,
@@ -48,6 +50,11 @@ pub struct Summary {
     pub invalid_utf8_rows: u64,
     pub resumed: bool,
     pub output: Option<String>,
+    /// Snapshots that failed while the job ran.
+    pub checkpoint_failures: u64,
+    /// Persistence problems met (failing snapshots or append-only files,
+    /// writes refused), each with what it means and what to do.
+    pub persistence_warnings: Vec<String>,
     pub top: Vec<(String, u64)>,
 }
 
@@ -82,6 +89,9 @@ pub fn print_summary(s: &Summary) {
     println!("counts in Redis: ZREVRANGE {} 0 9 WITHSCORES", s.count_key);
     if let Some(path) = &s.output {
         println!("all counts written to {path}");
+    }
+    for warning in &s.persistence_warnings {
+        println!("PERSISTENCE: {warning}");
     }
     for dead in &s.dead_lettered {
         println!("DEAD-LETTERED task {} ({} bytes {}): {}", dead.task, dead.file, dead.bytes, dead.error);

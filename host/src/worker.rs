@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 
 use crate::count::{count_range, RangeCounts};
 use crate::plugin::{PluginInstance, PluginRuntime, SandboxPolicy};
-use crate::protocol::{is_denied, CommitMode, Entry, FailOutcome, JobMeta, Keys, Patience, Store};
+use crate::protocol::{is_denied, is_out_of_memory, CommitMode, Entry, FailOutcome, JobMeta, Keys, Patience, Store};
 
 /// How a worker behaves; the last two exist to show the fault tolerance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +71,20 @@ pub const EXIT_WRONG_PLUGIN: i32 = 3;
 /// respawning it would not help.
 pub const EXIT_REDIS_DENIED: i32 = 4;
 
+/// Exit code when Redis is out of memory: the coordinator stops the job,
+/// resumable, instead of respawning workers into the same wall.
+pub const EXIT_REDIS_FULL: i32 = 5;
+
 /// Runs a worker until the job is finished; the result is the exit code.
 pub fn run(spec: WorkerSpec) -> anyhow::Result<i32> {
     match run_worker(spec) {
         Err(e) if is_denied(&e) => {
             eprintln!("error: {e:#}");
             Ok(EXIT_REDIS_DENIED)
+        }
+        Err(e) if is_out_of_memory(&e) => {
+            eprintln!("error: {e:#}");
+            Ok(EXIT_REDIS_FULL)
         }
         other => other,
     }
@@ -198,10 +206,29 @@ impl Worker {
         };
         if applied {
             tracing::debug!("worker {}: committed task {}", self.name, entry.task.id);
+            self.await_replicas(entry)?;
         } else {
             tracing::info!("worker {}: task {} was already counted; duplicate suppressed", self.name, entry.task.id);
         }
         Ok(())
+    }
+
+    /// `--replicas-ack N`: the commit counts as durable once N replicas
+    /// hold it. A worker waits a few seconds for them (back pressure), then
+    /// reports the shortfall and goes on: the coordinator publishes only
+    /// what N replicas hold, and a lost commit is redone.
+    fn await_replicas(&mut self, entry: &Entry) -> anyhow::Result<()> {
+        let n = self.meta.replicas_ack;
+        if n == 0 {
+            return Ok(());
+        }
+        for _ in 0..3 {
+            if self.store.wait_replicas(n, Duration::from_secs(1))? {
+                return Ok(());
+            }
+        }
+        tracing::warn!("worker {}: the commit of task {} is not on {n} replica(s) after 3 s; not yet durable", self.name, entry.task.id);
+        self.store.count_unreplicated(entry.partition)
     }
 
     fn fail(&mut self, entry: &Entry, error: &str) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ mod paths;
 mod procs;
 mod redis;
 mod reference;
+mod sentinel;
 
 pub use cluster::*;
 pub use jobs::*;
@@ -17,3 +18,4 @@ pub use paths::*;
 pub use procs::*;
 pub use redis::*;
 pub use reference::*;
+pub use sentinel::*;

@@ -78,6 +78,11 @@ pub struct RunArgs {
     /// in its own slot [default: 1 on one server, 4 per primary on a Cluster].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub partitions: Option<u32>,
+    /// Wait after each commit, and after publishing, until N replicas hold
+    /// it (WAIT); a shortfall is reported, and the result is published only
+    /// once N replicas hold it [default: 0, asynchronous replication].
+    #[arg(long, default_value_t = 0)]
+    pub replicas_ack: u32,
     #[command(flatten)]
     pub params: PluginParams,
     #[command(flatten)]
@@ -104,6 +109,7 @@ impl RunArgs {
             fresh: self.fresh,
             commit_mode: self.commit_mode,
             partitions: self.partitions,
+            replicas_ack: self.replicas_ack,
             params: self.params.plugin_args,
             policy: self.sandbox.policy(),
         })

@@ -1,35 +1,109 @@
-//! Checkpoints: BGSAVE on a timer, and (for the chaos option) knowing when
-//! the job's progress is in a snapshot.
+//! Checkpoints and the watch on persistence: BGSAVE on a timer (one server
+//! or a Sentinel's master; a Cluster's persistence is its operator's), a
+//! look at every primary's persistence status, so that a failing snapshot
+//! or append-only file is reported at once and in the summary, never
+//! silent; and (for the chaos option) knowing when the job's progress is in
+//! a snapshot.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::protocol::{Checkpoint, Store};
 
-/// BGSAVE every `interval` until `stop`; a save already running is fine.
-pub fn start_checkpoints(mut store: Store, interval: Duration, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+/// What the watch found, shared with the coordinator for the summary.
+#[derive(Debug, Default, Clone)]
+pub struct PersistenceReport {
+    /// Snapshots that failed (`rdb_last_bgsave_status:err` after a save).
+    pub checkpoint_failures: u64,
+    /// Each distinct problem once, with what it means and what to do.
+    pub warnings: Vec<String>,
+}
+
+impl PersistenceReport {
+    fn warn(&mut self, message: String) {
+        if !self.warnings.contains(&message) {
+            tracing::warn!("{message}");
+            self.warnings.push(message);
+        }
+    }
+}
+
+/// Every `interval` until `stop`: a BGSAVE when `bgsave` (a save already
+/// running is fine), and a look at every primary's persistence status.
+pub fn start_checkpoints(
+    mut store: Store,
+    interval: Duration,
+    bgsave: bool,
+    report: Arc<Mutex<PersistenceReport>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     Ok(std::thread::Builder::new().name("checkpoints".into()).spawn(move || {
+        let mut bgsave = bgsave;
         let mut next = Instant::now() + interval;
+        // A BGSAVE we started whose outcome the watch has not seen yet.
+        let mut save_pending = false;
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
             if Instant::now() < next {
                 continue;
             }
             next = Instant::now() + interval;
+            watch(&mut store, interval, &mut save_pending, &report);
+            if !bgsave {
+                continue;
+            }
             match store.checkpoint(interval) {
-                Checkpoint::Started => tracing::debug!("checkpoint: BGSAVE started"),
+                Checkpoint::Started => {
+                    tracing::debug!("checkpoint: BGSAVE started");
+                    save_pending = true;
+                }
                 Checkpoint::AlreadyRunning => {}
                 Checkpoint::Denied(e) => {
-                    tracing::warn!("checkpoints are off: Redis refuses BGSAVE to this user ({e}); a Redis crash loses everything since its own last save. Grant +bgsave.");
-                    return;
+                    report.lock().unwrap().warn(format!(
+                        "checkpoints are off: Redis refuses BGSAVE to this user ({e}); a Redis crash loses everything since its own last save (counts stay exact: the work is redone). Grant +bgsave."
+                    ));
+                    bgsave = false;
                 }
-                Checkpoint::Failed(e) => tracing::debug!("checkpoint skipped: {e}"),
+                Checkpoint::Failed(e) => report.lock().unwrap().warn(format!("a checkpoint (BGSAVE) was refused: {e}")),
             }
         }
     })?)
 }
 
+/// Reads every primary's persistence status and reports what fails.
+fn watch(store: &mut Store, patience: Duration, save_pending: &mut bool, report: &Mutex<PersistenceReport>) {
+    let nodes = match store.persistence_of_primaries(patience) {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            tracing::debug!("persistence status unavailable: {e:#}");
+            return;
+        }
+    };
+    let mut report = report.lock().unwrap();
+    let saving = nodes.iter().any(|(_, p)| p.bgsave_in_progress);
+    for (node, p) in &nodes {
+        if *save_pending && !saving && p.last_bgsave_status == "err" {
+            report.checkpoint_failures += 1;
+        }
+        if p.last_bgsave_status == "err" {
+            report.warn(format!(
+                "Redis {node}: its last snapshot (BGSAVE) FAILED (rdb_last_bgsave_status:err; see its log: disk full? permissions?). \
+                 Checkpoints are not protecting this job: a Redis crash now loses all work since its last good snapshot \
+                 (counts stay exact: the work is redone). Counting goes on; fix the disk and the next checkpoint succeeds."
+            ));
+        }
+        if p.aof_enabled && p.aof_last_write_status == "err" {
+            report.warn(format!(
+                "Redis {node}: writing its append-only file FAILED (aof_last_write_status:err). It will refuse writes until the disk \
+                 is fixed; the job waits and carries on (counts stay exact)."
+            ));
+        }
+    }
+    if !saving {
+        *save_pending = false;
+    }
+}
 
 /// Whether the job has made progress since the last chaos kill and a
 /// snapshot (or the append-only file) holds it.

@@ -18,16 +18,16 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::count::CountMap;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
-use crate::protocol::{redact, CommitMode, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
+use crate::protocol::{is_out_of_memory, redact, CommitMode, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis};
 use crate::report::{self, DeadTask, Summary};
-use checkpoint::{start_checkpoints, ChaosProgress};
+use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
 pub use supervise::worker_args;
 use supervise::Workers;
@@ -52,6 +52,9 @@ pub struct JobSpec {
     pub commit_mode: CommitMode,
     /// `None`: 1 on one server, 4 per primary on a Cluster.
     pub partitions: Option<u32>,
+    /// Replicas that must acknowledge each commit and the published result
+    /// (WAIT); 0: none.
+    pub replicas_ack: u32,
     pub params: Vec<(String, String)>,
     pub policy: SandboxPolicy,
 }
@@ -131,6 +134,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         total_bytes: planner.total_bytes,
         commit_mode: spec.commit_mode,
         partitions,
+        replicas_ack: spec.replicas_ack,
     };
     let progress_bar = !spec.quiet && std::io::stderr().is_terminal();
     let file_count = planner.files();
@@ -146,6 +150,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         redis_restarts: 0,
         run_ids: None,
         checkpoints: !cluster,
+        persistence: Arc::default(),
+        last_master_check: Instant::now(),
         final_counts: None,
         merged: CountMap::default(),
         merged_tasks: HashSet::new(),
@@ -160,8 +166,16 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         if resumed {
             tracing::info!("job {job} found unfinished in Redis: resuming it");
         }
-        coordinator.register()?;
-        coordinator.run_to_completion(&mut managed, &spec)?;
+        let ran = coordinator.register().and_then(|()| coordinator.run_to_completion(&mut managed, &spec));
+        if let Err(e) = ran {
+            // Stopped, not finished: everything is in Redis, so running the
+            // same command again resumes the job.
+            coordinator.workers.stop_all();
+            if let Some(redis) = managed.as_mut() {
+                let _ = redis.stop();
+            }
+            return Err(e.context(format!("job {job} stopped; it is resumable: run the same command again")));
+        }
         coordinator.workers.wait_for_stragglers(config.claim_timeout);
     }
 
@@ -205,6 +219,10 @@ struct Coordinator {
     run_ids: Option<Vec<String>>,
     /// BGSAVE checkpoints: on one server; on a Cluster persistence is the operator's.
     checkpoints: bool,
+    /// Failing snapshots and append-only files, found by the watch.
+    persistence: Arc<Mutex<PersistenceReport>>,
+    /// When the sentinels were last asked who the master is.
+    last_master_check: Instant,
     /// Reduce mode: the merged counts, kept for `--output`.
     final_counts: Option<CountMap>,
     /// Reduce mode: results merged so far, and of which tasks.
@@ -226,9 +244,16 @@ impl Coordinator {
         let config = self.config.clone();
         self.workers.start(&config)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpoints = (self.checkpoints && config.checkpoint_interval > 0.0)
-            .then(|| start_checkpoints(self.store.another(Patience::Coordinator), Duration::from_secs_f64(config.checkpoint_interval), stop.clone()))
-            .transpose()?;
+        // The watch runs on every deployment (every 2 s without checkpoints).
+        let interval = if config.checkpoint_interval > 0.0 { config.checkpoint_interval } else { 2.0 };
+        let bgsave = self.checkpoints && config.checkpoint_interval > 0.0;
+        let checkpoints = start_checkpoints(
+            self.store.another(Patience::Coordinator),
+            Duration::from_secs_f64(interval),
+            bgsave,
+            self.persistence.clone(),
+            stop.clone(),
+        )?;
         let chaos_interval = spec.chaos_redis_restart.or((config.redis_downtime > 0.0).then_some(5.0));
         if chaos_interval.is_some() && managed.is_none() {
             tracing::warn!("chaos restarts need the managed Redis; ignored with --redis");
@@ -279,10 +304,14 @@ impl Coordinator {
                 match self.meta.commit_mode {
                     CommitMode::Live => {
                         self.store.mark_finished()?;
-                        break Ok(());
+                        if self.published_safely()? {
+                            break Ok(());
+                        }
                     }
-                    CommitMode::Reduce => match self.reduce() {
-                        Ok(()) => break Ok(()),
+                    CommitMode::Reduce => match self.reduce().and_then(|()| self.published_safely()) {
+                        Ok(true) => break Ok(()),
+                        Ok(false) => {}
+                        Err(e) if is_out_of_memory(&e) => break Err(e),
                         // A restart during the reduce: recover, check, redo.
                         Err(e) => tracing::warn!("building the sorted set failed, will retry: {e:#}"),
                     },
@@ -291,10 +320,28 @@ impl Coordinator {
         };
         progress.finish();
         stop.store(true, Ordering::SeqCst);
-        if let Some(handle) = checkpoints {
-            let _ = handle.join();
-        }
+        let _ = checkpoints.join();
         result
+    }
+
+    /// After the counts are published: did that land on a server that will
+    /// keep it? With Sentinel, the server must still be the master the
+    /// sentinels name (an old master accepts writes for a while after a
+    /// failover, and loses them); with `--replicas-ack N`, N replicas must
+    /// hold it (and so everything it rests on). When not, the job carries
+    /// on: the loop notices the failover and publishes again.
+    fn published_safely(&mut self) -> anyhow::Result<bool> {
+        if !self.store.still_the_master()? {
+            tracing::warn!("the counts were published on a server that is no longer the master; publishing again on the new one");
+            self.store.reconnect();
+            return Ok(false);
+        }
+        let n = self.meta.replicas_ack;
+        if n > 0 && !self.store.wait_replicas(n, Duration::from_secs(5))? {
+            tracing::warn!("the published counts are not yet on {n} replica(s) (--replicas-ack); waiting for them");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Every manifest task done or dead-lettered, checked in Redis.
@@ -323,6 +370,7 @@ impl Coordinator {
             .collect();
         let c = &counters;
         let wall_seconds = wall.as_secs_f64();
+        let persistence = self.persistence.lock().unwrap().clone();
         Ok(Summary {
             job: job.into(),
             plugin: plugin.into(),
@@ -338,6 +386,7 @@ impl Coordinator {
             wall_seconds,
             mb_per_second: c.bytes as f64 / 1e6 / wall_seconds.max(1e-9),
             tasks_stolen: c.stolen,
+            unreplicated_commits: c.unreplicated_commits,
             tasks_resubmitted: self.resubmissions,
             duplicates_suppressed: c.duplicates + c.duplicate_parts,
             retries: c.retries,
@@ -351,6 +400,8 @@ impl Coordinator {
             invalid_utf8_rows: c.invalid_utf8_rows,
             resumed: false,
             output: None,
+            checkpoint_failures: persistence.checkpoint_failures,
+            persistence_warnings: persistence.warnings,
             top: top_keys,
         })
     }

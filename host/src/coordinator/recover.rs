@@ -2,6 +2,8 @@
 //! run id of a server holding the job's keys changes), and re-submitting
 //! what a restore or a promoted replica lost.
 
+use std::time::{Duration, Instant};
+
 use super::Coordinator;
 use crate::protocol::Task;
 
@@ -16,6 +18,16 @@ impl Coordinator {
     /// True when Redis restarted since the last look; then the job is
     /// registered again and lost tasks re-submitted.
     pub(super) fn detect_restart(&mut self) -> anyhow::Result<bool> {
+        // With Sentinel, a failover leaves the old master answering (and
+        // accepting writes) for a while: ask the sentinels, once a second,
+        // and follow the master they name.
+        if self.last_master_check.elapsed() > Duration::from_secs(1) {
+            self.last_master_check = Instant::now();
+            if !self.store.still_the_master()? {
+                tracing::warn!("the sentinels name another master: following it");
+                self.store.reconnect();
+            }
+        }
         let run_ids = self.store.serving_run_ids()?;
         let Some(before) = &self.run_ids else {
             self.run_ids = Some(run_ids);

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use super::JobSpec;
 use crate::config::Config;
 use crate::plugin::SandboxPolicy;
-use crate::worker::{WorkerMode, WorkerSpec, EXIT_REDIS_DENIED, EXIT_WRONG_PLUGIN};
+use crate::worker::{WorkerMode, WorkerSpec, EXIT_REDIS_DENIED, EXIT_REDIS_FULL, EXIT_WRONG_PLUGIN};
 
 /// The `wc-host` arguments that start the worker `spec` describes, except
 /// its Redis URL: that goes in the environment (`REDIS_URL`), because any
@@ -102,6 +102,12 @@ impl Workers {
                 }
                 if status.code() == Some(EXIT_REDIS_DENIED) {
                     bail!("a worker was refused by Redis (NOPERM or credentials): the ACL user lacks a permission wc-host needs; see the README, section Security");
+                }
+                if status.code() == Some(EXIT_REDIS_FULL) {
+                    bail!(
+                        "Redis is out of memory (maxmemory reached, noeviction): a worker's commit was refused (see its message above). \
+                         The job is stopped and resumable: raise Redis's maxmemory, then run the same command again"
+                    );
                 }
                 if w.mode == WorkerMode::Normal {
                     tracing::warn!("worker pid {} exited ({status}); starting another", w.child.id());

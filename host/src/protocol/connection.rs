@@ -106,6 +106,15 @@ impl Deployment {
         }
     }
 
+    /// With Sentinel: the run id of the master the sentinels name now.
+    pub fn sentinel_master_run_id(&self) -> Option<RedisResult<String>> {
+        let Deployment::Sentinel(target) = self else { return None };
+        Some(target.master_client().and_then(|c| c.get_connection_with_timeout(CONNECT_TIMEOUT)).and_then(|mut c| {
+            let info: InfoDict = redis::cmd("INFO").arg("server").query(&mut c)?;
+            Ok(info.get::<String>("run_id").unwrap_or_default())
+        }))
+    }
+
     pub fn is_cluster(&self) -> bool {
         matches!(self, Deployment::Cluster(_))
     }
@@ -302,6 +311,8 @@ pub struct Store {
     conn: Option<Conn>,
     pub keys: Keys,
     patience: Duration,
+    /// Write refusals already said (each once per store).
+    warned: std::collections::HashSet<&'static str>,
 }
 
 /// Read and write timeout: longer than any blocking read or function call
@@ -319,8 +330,33 @@ pub fn is_transient(e: &RedisError) -> bool {
         || e.is_connection_refusal()
         || e.is_timeout()
         || e.is_cluster_error()
-        || matches!(e.code(), Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "READONLY" | "UNBLOCKED" | "NOREPLICAS"))
+        || matches!(e.code(), Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "READONLY" | "UNBLOCKED"))
+        || refuses_writes(e).is_some()
         || e.to_string().contains("ClusterConnectionNotFound")
+}
+
+/// Redis refusing writes for a reason its operator can fix while the job
+/// waits: said loudly, then retried like a restart. (Out of memory is not
+/// one: see [`is_out_of_memory`].)
+fn refuses_writes(e: &RedisError) -> Option<&'static str> {
+    match e.code() {
+        Some("MISCONF") => Some(
+            "Redis refuses writes because its last snapshot failed (MISCONF: stop-writes-on-bgsave-error). Fix its disk \
+             (space, permissions); the job waits and carries on, counts stay exact",
+        ),
+        Some("NOREPLICAS") => Some(
+            "Redis refuses writes: fewer replicas are in sync than min-replicas-to-write asks. The job waits for a \
+             replica to come back and carries on; counts stay exact",
+        ),
+        _ => None,
+    }
+}
+
+/// Is this Redis out of memory (maxmemory reached under noeviction)? The job
+/// must stop, resumable, until its operator raises the limit.
+pub fn is_out_of_memory(e: &anyhow::Error) -> bool {
+    let msg = format!("{e:#}");
+    msg.contains("OOM") && msg.contains("maxmemory")
 }
 
 /// Errors that mean "the library or a group was lost in a restore":
@@ -331,12 +367,12 @@ fn is_lost_state(e: &RedisError) -> bool {
 
 impl Store {
     pub fn new(url: &str, keys: Keys, patience: Patience) -> anyhow::Result<Store> {
-        Ok(Store { deployment: Deployment::parse(url)?, conn: None, keys, patience: patience.duration() })
+        Ok(Store { deployment: Deployment::parse(url)?, conn: None, keys, patience: patience.duration(), warned: Default::default() })
     }
 
     /// The same Redis and keys, on a connection of its own (for a thread).
     pub fn another(&self, patience: Patience) -> Store {
-        Store { deployment: self.deployment.clone(), conn: None, keys: self.keys.clone(), patience: patience.duration() }
+        Store { deployment: self.deployment.clone(), conn: None, keys: self.keys.clone(), patience: patience.duration(), warned: Default::default() }
     }
 
     /// The same store giving up after `limit` instead (a heartbeat must not
@@ -344,6 +380,12 @@ impl Store {
     pub fn giving_up_after(mut self, limit: Duration) -> Store {
         self.patience = limit;
         self
+    }
+
+    /// Drops the connection: the next call connects afresh (asking the
+    /// sentinels or the cluster again).
+    pub fn reconnect(&mut self) {
+        self.conn = None;
     }
 
     pub fn deployment(&self) -> &Deployment {
@@ -382,7 +424,10 @@ impl Store {
                     if started.elapsed() > give_up {
                         return Err(e).context(format!("Redis ({}) unavailable for {give_up:?}", self.deployment.describe()));
                     }
-                    tracing::debug!("Redis error, reconnecting: {e}");
+                    match refuses_writes(&e) {
+                        Some(why) if self.warned.insert(why) => tracing::warn!("{why} ({})", self.deployment.describe()),
+                        _ => tracing::debug!("Redis error, reconnecting: {e}"),
+                    }
                     // A Cluster connection does not learn of a failover from
                     // a refused connection: only a new one asks again.
                     self.conn = None;
@@ -433,6 +478,11 @@ fn explain(e: RedisError, deployment: &Deployment) -> anyhow::Error {
         anyhow::anyhow!("Redis at {at} refused the credentials in the URL (wrong user or password): {msg}")
     } else if msg.contains("NOAUTH") {
         anyhow::anyhow!("Redis at {at} requires a password: give it in the URL, redis://:PASSWORD@host:port/")
+    } else if e.code() == Some("OOM") {
+        anyhow::anyhow!(
+            "Redis at {at} is out of memory (maxmemory reached, noeviction): it refuses the job's writes. \
+             Raise its maxmemory (CONFIG SET maxmemory …) or free memory, then run the same command again: the job resumes where it stopped. ({msg})"
+        )
     } else if msg.contains("NOPERM") {
         anyhow::anyhow!(
             "Redis at {at}: the ACL user lacks a permission wc-host needs (keys `wc:*` and the commands listed in the README, section Security): {msg}"

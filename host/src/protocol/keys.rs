@@ -134,6 +134,8 @@ pub mod field {
     pub const COMMIT_MODE: &str = "commit_mode";
     /// How many partitions the job's tasks are spread over (absent: 1).
     pub const PARTITIONS: &str = "partitions";
+    /// Replicas that must acknowledge each commit (`--replicas-ack`; absent: 0).
+    pub const REPLICAS_ACK: &str = "replicas_ack";
     /// [`STATE_RUNNING`](super::STATE_RUNNING) or [`STATE_FINISHED`](super::STATE_FINISHED).
     pub const STATE: &str = "state";
 
@@ -151,6 +153,9 @@ pub mod field {
     pub const DEAD: &str = "dead";
     /// Written by workers when they steal a task (XAUTOCLAIM).
     pub const STOLEN: &str = "stolen";
+    /// Written by workers when a commit was not acknowledged by the
+    /// replicas `--replicas-ack` asks for, in time.
+    pub const UNREPLICATED: &str = "unreplicated_commits";
 
     /// The fields the Lua library writes, as its `FIELD` table names them.
     pub const WRITTEN_BY_FUNCTIONS: [&str; 12] =

@@ -57,6 +57,8 @@ pub struct JobMeta {
     pub commit_mode: CommitMode,
     /// Partitions the tasks are spread over (see `Keys`).
     pub partitions: u32,
+    /// Replicas that must acknowledge each commit (0: none asked).
+    pub replicas_ack: u32,
 }
 
 impl JobMeta {
@@ -78,6 +80,7 @@ impl JobMeta {
             (field::TOTAL_BYTES, self.total_bytes.to_string()),
             (field::COMMIT_MODE, self.commit_mode.as_str().to_string()),
             (field::PARTITIONS, self.partitions.to_string()),
+            (field::REPLICAS_ACK, self.replicas_ack.to_string()),
         ]
     }
 
@@ -102,6 +105,7 @@ impl JobMeta {
                 Some(p) => p.parse().ok().filter(|p| *p >= 1).with_context(|| format!("job meta: bad partitions `{p}`"))?,
                 None => 1,
             },
+            replicas_ack: number(h, field::REPLICAS_ACK) as u32,
         })
     }
 }
@@ -125,6 +129,7 @@ pub struct JobCounters {
     pub duplicate_parts: u64,
     pub retries: u64,
     pub stolen: u64,
+    pub unreplicated_commits: u64,
 }
 
 impl JobCounters {
@@ -151,6 +156,7 @@ impl JobCounters {
         self.duplicate_parts += o.duplicate_parts;
         self.retries += o.retries;
         self.stolen += o.stolen;
+        self.unreplicated_commits += o.unreplicated_commits;
     }
 
     fn from_hash(h: &HashMap<String, String>) -> JobCounters {
@@ -171,6 +177,7 @@ impl JobCounters {
             duplicate_parts: n(field::DUPLICATE_PARTS),
             retries: n(field::RETRIES),
             stolen: n(field::STOLEN),
+            unreplicated_commits: n(field::UNREPLICATED),
         }
     }
 

@@ -56,7 +56,7 @@ pub mod server;
 pub mod tasks;
 
 pub use commit::{FailOutcome, MAX_PAIRS_PER_CALL};
-pub use connection::{ensure_group, is_denied, redact, Patience, Store};
+pub use connection::{ensure_group, is_denied, is_out_of_memory, redact, Patience, Store};
 pub use keys::{field, Keys, GROUP, LATEST_JOB_KEY, STATE_FINISHED, STATE_RUNNING};
 pub use meta::{CommitMode, JobCounters, JobMeta};
 pub use server::{Checkpoint, Persistence};

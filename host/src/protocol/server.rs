@@ -14,6 +14,21 @@ pub struct Persistence {
     pub bgsave_in_progress: bool,
     /// `ok`, or `err` when the last BGSAVE failed.
     pub last_bgsave_status: String,
+    pub aof_enabled: bool,
+    /// `ok`, or `err` when writing the append-only file failed.
+    pub aof_last_write_status: String,
+}
+
+impl Persistence {
+    fn from_info(info: &redis::InfoDict) -> Persistence {
+        Persistence {
+            rdb_saves: info.get("rdb_saves").unwrap_or(0),
+            bgsave_in_progress: info.get::<u64>("rdb_bgsave_in_progress").unwrap_or(0) == 1,
+            last_bgsave_status: info.get("rdb_last_bgsave_status").unwrap_or_default(),
+            aof_enabled: info.get::<u64>("aof_enabled").unwrap_or(0) == 1,
+            aof_last_write_status: info.get("aof_last_write_status").unwrap_or_default(),
+        }
+    }
 }
 
 /// Outcome of asking for a checkpoint.
@@ -47,11 +62,14 @@ impl Store {
     /// The persistence status of the server holding the job's own keys.
     pub fn persistence(&mut self) -> anyhow::Result<Persistence> {
         let info = self.with_retry(|conn, keys| conn.info_for_tag(&keys.job, "persistence"))?;
-        Ok(Persistence {
-            rdb_saves: info.get("rdb_saves").unwrap_or(0),
-            bgsave_in_progress: info.get::<u64>("rdb_bgsave_in_progress").unwrap_or(0) == 1,
-            last_bgsave_status: info.get("rdb_last_bgsave_status").unwrap_or_default(),
-        })
+        Ok(Persistence::from_info(&info))
+    }
+
+    /// The persistence status of every primary, by address.
+    pub fn persistence_of_primaries(&mut self, give_up: Duration) -> anyhow::Result<Vec<(String, Persistence)>> {
+        let nodes = self.with_retry_for(give_up, |conn, _| conn.info_of_primaries("persistence"))?;
+        let single = (!self.deployment().is_cluster()).then(|| self.deployment().describe());
+        Ok(nodes.into_iter().map(|(node, info)| (single.clone().unwrap_or(node), Persistence::from_info(&info))).collect())
     }
 
     /// How many primaries serve the job (1 for one server).
@@ -79,6 +97,32 @@ impl Store {
         let nodes = self.with_retry_for(Duration::from_secs(5), |conn, _| conn.info_of_primaries("all"))?;
         let sum = |name: &str| nodes.iter().map(|(_, info)| info.get::<f64>(name).unwrap_or(0.0)).sum::<f64>();
         Ok((sum("used_cpu_sys") + sum("used_cpu_user"), sum("used_memory_peak") / 1e6))
+    }
+
+    /// Waits up to `timeout` until `replicas` replicas (of every primary, on
+    /// a Cluster) have every write made so far on this connection — and so,
+    /// since replication is in order, every write the server made before
+    /// them. True when they have.
+    pub fn wait_replicas(&mut self, replicas: u32, timeout: Duration) -> anyhow::Result<bool> {
+        let acked: i64 = self.with_retry(|conn, _| redis::cmd("WAIT").arg(replicas).arg(timeout.as_millis() as u64).query(conn))?;
+        Ok(acked >= replicas as i64)
+    }
+
+    /// Counts a commit that the replicas `--replicas-ack` asks for did not
+    /// acknowledge in time.
+    pub fn count_unreplicated(&mut self, partition: u32) -> anyhow::Result<()> {
+        self.with_retry(|conn, keys| redis::cmd("HINCRBY").arg(&keys.partitions[partition as usize].stats).arg(super::keys::field::UNREPLICATED).arg(1).query::<i64>(conn))?;
+        Ok(())
+    }
+
+    /// Is the server holding the job's keys still the master Sentinel names?
+    /// (After a failover the old master may accept writes for seconds, all of
+    /// them lost when it is turned into a replica.) Always true elsewhere.
+    pub fn still_the_master(&mut self) -> anyhow::Result<bool> {
+        let Some(named) = self.deployment().sentinel_master_run_id() else { return Ok(true) };
+        let named = named.map_err(|e| anyhow::anyhow!("asking the sentinels for the master: {e}"))?;
+        let ours = self.with_retry(|conn, keys| conn.info_for_tag(&keys.job, "server"))?.get::<String>("run_id").unwrap_or_default();
+        Ok(ours == named)
     }
 
     /// Starts a BGSAVE; retries for at most `give_up`.
