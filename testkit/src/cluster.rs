@@ -21,7 +21,7 @@ impl ClusterNode {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(crate::redis::redis_server_bin())
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"])
             .args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])

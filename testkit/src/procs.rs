@@ -39,7 +39,7 @@ pub fn redis_servers_in(dir: &Path) -> Vec<u32> {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if !comm.trim().starts_with("redis-server") {
+        if !comm.trim().starts_with("redis-server") && !comm.trim().starts_with("valkey-server") {
             continue;
         }
         if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {

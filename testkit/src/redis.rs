@@ -27,7 +27,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(redis_server_bin())
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -117,4 +117,10 @@ impl RedisServer {
 /// A connection to `url` (credentials included), failing the test if refused.
 pub fn connect(url: &str) -> redis::Connection {
     redis::Client::open(url).unwrap().get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+}
+
+/// The server binary tests start: `redis-server`, or the one named by
+/// `WC_TEST_REDIS_SERVER` (Valkey, another Redis version).
+pub fn redis_server_bin() -> String {
+    std::env::var("WC_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }

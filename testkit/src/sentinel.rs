@@ -26,7 +26,7 @@ impl DataNode {
 
     fn spawn(&mut self) {
         std::fs::create_dir_all(self.dir.path()).unwrap();
-        let child = Command::new("redis-server")
+        let child = Command::new(crate::redis::redis_server_bin())
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"])
             .args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
@@ -133,7 +133,7 @@ impl SentinelSetup {
                     ),
                 )
                 .unwrap();
-                let child = Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+                let child = Command::new(crate::redis::redis_server_bin()).arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
                 wait_for_ping(port);
                 SentinelProcess { port, _dir: dir, child }
             })
