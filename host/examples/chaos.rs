@@ -15,10 +15,13 @@ struct Options {
     mb: u64,
     /// Seeds to run [default: 1 2 3].
     seeds: Vec<u64>,
+    /// Seeds of the runs whose Redis crashes are Sentinel failovers.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    failover_seeds: Vec<u64>,
 }
 
 fn main() -> anyhow::Result<()> {
-    let Options { mb, mut seeds } = clap::Parser::parse();
+    let Options { mb, mut seeds, failover_seeds } = clap::Parser::parse();
     if seeds.is_empty() {
         seeds = vec![1, 2, 3];
     }
@@ -26,7 +29,8 @@ fn main() -> anyhow::Result<()> {
     let wc_host = wc_testkit::wc_host_bin();
     let mut reports = Vec::new();
     let mut failed = false;
-    for seed in seeds {
+    let runs = seeds.iter().map(|s| (*s, false)).chain(failover_seeds.iter().map(|s| (*s, true)));
+    for (seed, failover) in runs {
         let opts = ChaosOptions {
             seed,
             mb,
@@ -35,12 +39,14 @@ fn main() -> anyhow::Result<()> {
             wc_host: wc_host.clone(),
             plugin: root.join("plugins/words.wasm"),
             min_worker_kills: 30,
-            min_redis_restarts: 5,
+            // A failover takes seconds (the sentinels wait 1 s, then elect).
+            min_redis_restarts: if failover { 2 } else { 5 },
             min_stalls: 2,
             baseline: true,
             expected_seconds: 0.0,
+            failover,
         };
-        eprintln!("chaos seed {seed}: {mb} MB ...");
+        eprintln!("chaos seed {seed}{}: {mb} MB ...", if failover { " (Sentinel failovers)" } else { "" });
         let report = run(&opts)?;
         println!("{}", serde_json::to_string(&report)?);
         if let Err(e) = report.check(&opts) {
@@ -50,12 +56,12 @@ fn main() -> anyhow::Result<()> {
         reports.push(report);
     }
     println!();
-    println!("| seed | MB | tasks | worker kills | Redis restarts (during BGSAVE) | stalls | stolen | resubmitted | duplicates suppressed | mismatches | time without / with faults |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| deployment | seed | MB | tasks | worker kills | Redis restarts or failovers (during BGSAVE) | stalls | stolen | resubmitted | duplicates suppressed | mismatches | time without / with faults |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &reports {
         println!(
-            "| {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {:.1} s / {:.1} s |",
-            r.seed, r.mb, r.tasks, r.worker_kills, r.redis_restarts, r.redis_restarts_during_bgsave, r.stalls, r.tasks_stolen,
+            "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {:.1} s / {:.1} s |",
+            r.deployment, r.seed, r.mb, r.tasks, r.worker_kills, r.redis_restarts, r.redis_restarts_during_bgsave, r.stalls, r.tasks_stolen,
             r.tasks_resubmitted, r.duplicates_suppressed, r.mismatches, r.seconds_without_faults.unwrap_or(f64::NAN), r.seconds_with_faults
         );
     }

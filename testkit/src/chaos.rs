@@ -23,6 +23,7 @@ use wc_host::gen_data::{generate, GenOptions};
 use wc_host::redis_server::{Durability, ManagedRedis};
 
 use crate::procs::children_of;
+use crate::sentinel::SentinelSetup;
 use crate::reference::reference_words;
 
 #[derive(Clone, Debug)]
@@ -43,11 +44,18 @@ pub struct ChaosOptions {
     /// How long the job takes without faults, to pace the faults so that
     /// the minimums fit in (measured when `baseline` is set).
     pub expected_seconds: f64,
+    /// Redis crashes are failovers: the job runs on a master with two
+    /// replicas watched by three sentinels, and each crash SIGKILLs the
+    /// current master (a replica is promoted; the old master comes back as
+    /// a replica). Otherwise a single Redis restarts from its dump.
+    pub failover: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct ChaosReport {
     pub seed: u64,
+    /// `single` (restarts from a dump) or `sentinel` (failovers).
+    pub deployment: String,
     pub mb: u64,
     pub tasks: u64,
     pub worker_kills: u32,
@@ -117,6 +125,78 @@ fn finish(child: std::process::Child, out: &Path, started: Instant) -> anyhow::R
     Ok(JobRun { summary, counts, seconds })
 }
 
+/// What the chaos thread crashes: one Redis restarted from its dump, or the
+/// master of a Sentinel setup (a failover).
+enum Target {
+    Single(ManagedRedis),
+    /// With the node killed last whose failover is not over yet.
+    Sentinel(SentinelSetup, Option<usize>),
+}
+
+impl Target {
+    fn url(&self) -> String {
+        match self {
+            Target::Single(redis) => redis.url(),
+            Target::Sentinel(setup, _) => setup.url(),
+        }
+    }
+
+    /// Can it be crashed now? (A failover must be over first.) Brings a
+    /// killed master back, as a replica, once a replica has taken its place.
+    fn ready(&mut self) -> bool {
+        match self {
+            Target::Single(_) => true,
+            Target::Sentinel(setup, killed) => {
+                // A replica in sync is what a failover promotes.
+                let Some(old) = *killed else { return setup.online_replicas() >= 1 };
+                let master = setup.master();
+                if master == old || !setup.nodes[master].is_running() {
+                    return false;
+                }
+                setup.nodes[old].restart();
+                *killed = None;
+                false
+            }
+        }
+    }
+
+    /// Crashes the server holding the job; true once it (or a replica) serves again.
+    /// Returns (recovered, the crash hit a BGSAVE).
+    fn crash(&mut self, rng: &mut ChaCha8Rng, try_during_bgsave: bool) -> (bool, bool) {
+        match self {
+            Target::Single(redis) => {
+                let mut during_bgsave = false;
+                if try_during_bgsave {
+                    // Start a save and kill Redis while its child is writing.
+                    if let Ok(mut conn) = redis::Client::open(redis.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1))) {
+                        let _: redis::RedisResult<String> = redis::cmd("BGSAVE").query(&mut conn);
+                        let info: String = redis::cmd("INFO").arg("persistence").query(&mut conn).unwrap_or_default();
+                        during_bgsave = info.contains("rdb_bgsave_in_progress:1");
+                    }
+                }
+                redis.kill();
+                std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+                (redis.restart().is_ok(), during_bgsave)
+            }
+            Target::Sentinel(setup, killed) => {
+                // The failover then happens while the job goes on
+                // ([`Target::ready`]).
+                let old = setup.master();
+                setup.nodes[old].kill();
+                *killed = Some(old);
+                (true, false)
+            }
+        }
+    }
+
+    fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Target::Single(mut redis) => redis.stop(),
+            Target::Sentinel(..) => Ok(()),
+        }
+    }
+}
+
 fn signal(pid: u32, sig: i32) {
     // SAFETY: signalling a process of our own job.
     unsafe { libc::kill(pid as i32, sig) };
@@ -127,7 +207,8 @@ pub fn run(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
     let data = data_set(opts)?;
     let files = wc_host::input::resolve_inputs(&[data.display().to_string()])?;
     let reference = reference_words(&files);
-    let mut report = ChaosReport { seed: opts.seed, mb: opts.mb, ..ChaosReport::default() };
+    let deployment = if opts.failover { "sentinel" } else { "single" };
+    let mut report = ChaosReport { seed: opts.seed, mb: opts.mb, deployment: deployment.into(), ..ChaosReport::default() };
 
     if opts.baseline {
         let redis_dir = opts.work_dir.join(format!("chaos-redis-baseline-{}", opts.seed));
@@ -141,9 +222,14 @@ pub fn run(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         report.seconds_without_faults = Some(run.seconds);
     }
 
-    let redis_dir = opts.work_dir.join(format!("chaos-redis-{}", opts.seed));
-    let _ = std::fs::remove_dir_all(&redis_dir);
-    let redis = Arc::new(Mutex::new(ManagedRedis::start(&redis_dir, Durability::Snapshot)?));
+    let target = if opts.failover {
+        Target::Sentinel(SentinelSetup::start(2, &[]), None)
+    } else {
+        let redis_dir = opts.work_dir.join(format!("chaos-redis-{}", opts.seed));
+        let _ = std::fs::remove_dir_all(&redis_dir);
+        Target::Single(ManagedRedis::start(&redis_dir, Durability::Snapshot)?)
+    };
+    let redis = Arc::new(Mutex::new(target));
     let url = redis.lock().unwrap().url();
     let out = opts.work_dir.join(format!("chaos-counts-{}.json", opts.seed));
     let started = Instant::now();
@@ -158,7 +244,8 @@ pub fn run(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
     let run = finish(child, &out, started);
     running.store(false, Ordering::SeqCst);
     let faults = chaos.join().expect("the chaos thread does not panic");
-    redis.lock().unwrap().stop()?;
+    let target = Arc::try_unwrap(redis).ok().expect("the chaos thread is done").into_inner().unwrap();
+    target.stop()?;
     let run = run?;
 
     (report.worker_kills, report.redis_restarts, report.redis_restarts_during_bgsave, report.stalls) = faults;
@@ -184,7 +271,7 @@ pub fn run(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
 /// Fault injection until the job ends, paced on `pace` (the job's time
 /// without faults) so that the minimums fit in. Returns (worker kills,
 /// Redis restarts, of which during a BGSAVE, stalls).
-fn inflict(pid: u32, redis: &Mutex<ManagedRedis>, running: &AtomicBool, opts: &ChaosOptions, pace: Duration) -> (u32, u32, u32, u32) {
+fn inflict(pid: u32, redis: &Mutex<Target>, running: &AtomicBool, opts: &ChaosOptions, pace: Duration) -> (u32, u32, u32, u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut kills, mut restarts, mut during_bgsave, mut stalls) = (0, 0, 0, 0);
     let restart_gap = pace / (opts.min_redis_restarts + 1).max(1);
@@ -199,23 +286,10 @@ fn inflict(pid: u32, redis: &Mutex<ManagedRedis>, running: &AtomicBool, opts: &C
         let workers = children_of(pid);
         // Capped, so that the job (which loses up to a checkpoint interval
         // of work at each restart) is sure to end.
-        if Instant::now() >= next_restart && restarts < opts.min_redis_restarts + 2 {
-            let mut redis = redis.lock().unwrap();
-            if during_bgsave == 0 {
-                // Start a save and kill Redis while its child is writing.
-                if let Ok(mut conn) = redis::Client::open(redis.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1))) {
-                    let _: redis::RedisResult<String> = redis::cmd("BGSAVE").query(&mut conn);
-                    let info: String = redis::cmd("INFO").arg("persistence").query(&mut conn).unwrap_or_default();
-                    if info.contains("rdb_bgsave_in_progress:1") {
-                        during_bgsave += 1;
-                    }
-                }
-            }
-            redis.kill();
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
-            if redis.restart().is_ok() {
-                restarts += 1;
-            }
+        if Instant::now() >= next_restart && restarts < opts.min_redis_restarts + 2 && redis.lock().unwrap().ready() {
+            let (recovered, hit_bgsave) = redis.lock().unwrap().crash(&mut rng, during_bgsave == 0);
+            restarts += recovered as u32;
+            during_bgsave += hit_bgsave as u32;
             next_restart = Instant::now() + restart_gap.mul_f64(rng.random_range(0.5..1.0));
             continue;
         }
@@ -248,7 +322,7 @@ impl ChaosReport {
                 self.worker_kills, opts.min_worker_kills, self.redis_restarts, opts.min_redis_restarts, self.stalls, opts.min_stalls
             );
         }
-        if opts.min_redis_restarts > 0 && self.redis_restarts_during_bgsave == 0 {
+        if !opts.failover && opts.min_redis_restarts > 0 && self.redis_restarts_during_bgsave == 0 {
             bail!("Redis was never killed during a BGSAVE");
         }
         Ok(())

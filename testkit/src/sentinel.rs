@@ -189,6 +189,13 @@ impl SentinelSetup {
         }
     }
 
+    /// Replicas connected and in sync with the master now.
+    pub fn online_replicas(&self) -> usize {
+        let master = self.master();
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut self.nodes[master].conn()).unwrap_or_default();
+        info.lines().filter(|l| l.starts_with("slave") && l.contains("state=online")).count()
+    }
+
     /// Until the running replicas are connected and in sync with the master.
     pub fn wait_replicated(&self) {
         let master = self.master();
