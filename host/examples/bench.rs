@@ -55,10 +55,14 @@ struct Options {
     /// Shapes: `files` (128 files) and/or `single` (one file).
     #[arg(long, value_delimiter = ',', default_value = "files,single")]
     shapes: Vec<String>,
+    /// Also measure what `--replicas-ack 1` costs (a master and a replica
+    /// found through Sentinel, split-space on the 128-file shape).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    replication: bool,
 }
 
 fn main() -> anyhow::Result<()> {
-    let Options { mb, plugins, shapes } = clap::Parser::parse();
+    let Options { mb, plugins, shapes, replication } = clap::Parser::parse();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let work = root.join("bench-data");
     let wc_host = wc_testkit::wc_host_bin();
@@ -115,6 +119,34 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(work.join(format!("bench-{mb}mb.json")), serde_json::to_string_pretty(&rows)?)?;
     anyhow::ensure!(rows.iter().all(|r| r.exact), "wc-host and the baseline disagree");
+    if replication {
+        replication_cost(&wc_host, &root, &work, mb)?;
+    }
+    Ok(())
+}
+
+/// The same job on a master with one replica (through Sentinel), without
+/// and with `--replicas-ack 1`: what waiting for the replica costs.
+fn replication_cost(wc_host: &Path, root: &Path, work: &Path, mb: u64) -> anyhow::Result<()> {
+    let dir = work.join(format!("bench-{mb}mb-128f"));
+    anyhow::ensure!(dir.join(".complete").exists(), "the 128-file shape is generated first (--shapes files)");
+    let plugin = root.join("plugins/split-space.wasm");
+    let mut times = Vec::new();
+    for ack in ["0", "1"] {
+        let setup = wc_testkit::SentinelSetup::start(1, &[]);
+        let url = setup.url();
+        let args: Vec<&std::ffi::OsStr> = vec!["--redis".as_ref(), url.as_ref(), "--replicas-ack".as_ref(), ack.as_ref()];
+        let run = run_wc_host_with(wc_host, &plugin, &dir, work, &args)?;
+        times.push((ack, run.seconds, run.tasks));
+    }
+    println!();
+    println!("| replication (split-space, 128 files, master + 1 replica via Sentinel) | wc-host s | tasks | ratio |");
+    println!("| --- | --- | --- | --- |");
+    for (ack, secs, tasks) in &times {
+        println!("| --replicas-ack {ack} | {secs:.2} | {tasks} | {:.2} |", secs / times[0].1);
+    }
+    let json: Vec<serde_json::Value> = times.iter().map(|(a, s, t)| serde_json::json!({"replicas_ack": a, "seconds": s, "tasks": t})).collect();
+    std::fs::write(work.join(format!("bench-replication-{mb}mb.json")), serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }
 
@@ -211,9 +243,15 @@ fn is_redis(pid: u32) -> bool {
 
 /// wc-host as a user runs it: 2 workers, BGSAVE every 2 s, its managed
 /// Redis (a fresh data directory), timed from start to exit.
+/// wc-host with its managed Redis.
 fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyhow::Result<Run> {
     let redis_dir = work.join("bench-redis");
     let _ = std::fs::remove_dir_all(&redis_dir);
+    run_wc_host_with(wc_host, plugin, data, work, &["--data-dir".as_ref(), redis_dir.as_os_str()])
+}
+
+/// wc-host with `redis_args` choosing its Redis (and any other flags).
+fn run_wc_host_with(wc_host: &Path, plugin: &Path, data: &Path, work: &Path, redis_args: &[&std::ffi::OsStr]) -> anyhow::Result<Run> {
     let out = work.join("bench-counts.json");
     let config = work.join("bench-config.json");
     std::fs::write(&config, r#"{"N_NORMAL_WORKERS": 2, "CHECKPOINT_INTERVAL": 2}"#)?;
@@ -221,7 +259,7 @@ fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyho
     let child = Command::new(wc_host)
         .arg("--plugin").arg(plugin)
         .arg("--config").arg(&config)
-        .arg("--data-dir").arg(&redis_dir)
+        .args(redis_args)
         .args(["--json", "--quiet", "--output"]).arg(&out)
         .arg(data)
         .env_remove("REDIS_URL")

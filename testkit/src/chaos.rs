@@ -147,8 +147,7 @@ impl Target {
         match self {
             Target::Single(_) => true,
             Target::Sentinel(setup, killed) => {
-                // A replica in sync is what a failover promotes.
-                let Some(old) = *killed else { return setup.online_replicas() >= 1 };
+                let Some(old) = *killed else { return setup.settled() };
                 let master = setup.master();
                 if master == old || !setup.nodes[master].is_running() {
                     return false;

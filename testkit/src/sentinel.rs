@@ -189,6 +189,23 @@ impl SentinelSetup {
         }
     }
 
+    /// Settled: every sentinel names the same running master, and every
+    /// other running node is its replica, in sync. (Crashing a master
+    /// before that can leave the sentinels unable to elect anyone.)
+    pub fn settled(&self) -> bool {
+        let Some(master) = self.sentinels.iter().map(|s| {
+            redis::Client::open(format!("redis://127.0.0.1:{}/", s.port)).unwrap().get_connection().and_then(|mut c| {
+                redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER_NAME).query::<(String, u16)>(&mut c)
+            }).ok().map(|(_, port)| port)
+        }).collect::<Option<Vec<u16>>>() else { return false };
+        if master.windows(2).any(|w| w[0] != w[1]) {
+            return false;
+        }
+        let Some(index) = self.nodes.iter().position(|n| n.port == master[0] && n.is_running()) else { return false };
+        let others = self.nodes.iter().enumerate().filter(|(i, n)| *i != index && n.is_running()).count();
+        self.nodes[index].role() == "master" && self.online_replicas() == others
+    }
+
     /// Replicas connected and in sync with the master now.
     pub fn online_replicas(&self) -> usize {
         let master = self.master();
