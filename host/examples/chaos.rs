@@ -33,7 +33,9 @@ fn main() -> anyhow::Result<()> {
     for (seed, failover) in runs {
         let opts = ChaosOptions {
             seed,
-            mb,
+            // Failovers take seconds each (the sentinels wait 1 s, elect,
+            // and the old master must rejoin before the next): a longer job.
+            mb: if failover { mb * 2 } else { mb },
             files: 48,
             work_dir: root.join("bench-data"),
             wc_host: wc_host.clone(),

@@ -370,7 +370,8 @@ impl Coordinator {
             .collect();
         let c = &counters;
         let wall_seconds = wall.as_secs_f64();
-        let persistence = self.persistence.lock().unwrap().clone();
+        let mut persistence = self.persistence.lock().unwrap().clone();
+        persistence.warnings.extend(self.store.write_refusals());
         Ok(Summary {
             job: job.into(),
             plugin: plugin.into(),

@@ -382,6 +382,11 @@ impl Store {
         self
     }
 
+    /// The write refusals (MISCONF, NOREPLICAS) this store met, explained.
+    pub fn write_refusals(&self) -> Vec<String> {
+        self.warned.iter().map(|w| w.to_string()).collect()
+    }
+
     /// Drops the connection: the next call connects afresh (asking the
     /// sentinels or the cluster again).
     pub fn reconnect(&mut self) {
