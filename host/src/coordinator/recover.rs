@@ -2,7 +2,7 @@
 //! changes), and re-submitting what a restore lost.
 
 use super::Coordinator;
-use crate::protocol::Task;
+use crate::protocol::{EventKind, Task};
 
 impl Coordinator {
     /// Writes the job's meta (again, after a restore may have lost it) and
@@ -20,6 +20,7 @@ impl Coordinator {
             return Ok(false);
         }
         self.redis_restarts += 1;
+        self.store.record_event(EventKind::RedisRestart, &[("restarts", self.redis_restarts.to_string())]);
         tracing::warn!("Redis restarted (run id changed): restoring the library, group and lost tasks");
         self.run_id = Some(run_id);
         self.register()?;
@@ -40,12 +41,18 @@ impl Coordinator {
         if missing.is_empty() {
             return Ok(());
         }
-        tracing::info!("submitting {} tasks", missing.len());
+        tracing::debug!("submitting {} tasks", missing.len());
+        let mut again = 0;
         for task in &missing {
             if !self.submitted.insert(task.id.clone()) {
-                self.resubmissions += 1;
+                again += 1;
             }
         }
-        self.store.submit(&missing)
+        self.store.submit(&missing)?;
+        if again > 0 {
+            self.resubmissions += again;
+            self.store.record_event(EventKind::TasksResubmitted, &[("count", again.to_string())]);
+        }
+        Ok(())
     }
 }
