@@ -258,7 +258,7 @@ fn zipf_chart(points: &[(u64, u64)]) -> Result<String, String> {
 fn throughput_chart(samples: &[(f64, f64)], events: &[TimelineEvent]) -> Result<String, String> {
     let faults: Vec<&TimelineEvent> = events.iter().filter(|e| e.fault).collect();
     if samples.is_empty() && faults.is_empty() {
-        return Err("The job was too short for a throughput curve (one sample a second).".into());
+        return Err("The job was too short for a throughput curve (two samples a second).".into());
     }
     let end = samples.iter().map(|s| s.0).chain(events.iter().map(|e| e.t)).fold(1.0, f64::max) * 1.02;
     let top = samples.iter().map(|s| s.1).fold(1.0, f64::max) * 1.15;

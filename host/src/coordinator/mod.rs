@@ -267,6 +267,7 @@ impl Coordinator {
             match self.workers.reap() {
                 Ok(exits) => {
                     for exit in exits {
+                        self.store.forget_worker(&exit.name);
                         let mut fields = vec![("pid", exit.pid.to_string()), ("status", exit.status.clone()), ("mode", exit.mode.to_string())];
                         self.store.record_event(EventKind::WorkerDied, &fields);
                         if let Some(new_pid) = exit.respawned_as {
@@ -315,7 +316,7 @@ impl Coordinator {
                 planning: self.planner.is_some(),
                 faults: self.faults(counters.stolen, counters.dead),
             });
-            if self.last_sample.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            if self.last_sample.is_none_or(|at| at.elapsed() >= Duration::from_millis(500)) {
                 self.last_sample = Some(Instant::now());
                 self.publish_fault_counters()?;
                 let sample = [("bytes", counters.bytes.to_string()), ("tasks", counters.tasks_done.to_string())];
@@ -418,8 +419,8 @@ impl Coordinator {
     }
 
     /// Writes the coordinator's own counters into the meta hash (for
-    /// `status` and `report`); done every second, since a restore may roll
-    /// them back.
+    /// `status` and `report`); done twice a second, since a restore may
+    /// roll them back.
     fn publish_fault_counters(&mut self) -> anyhow::Result<()> {
         let fields = vec![
             (field::PLANNED_TASKS, self.tasks.len().to_string()),

@@ -35,6 +35,8 @@ pub fn worker_args(spec: &WorkerSpec) -> Vec<OsString> {
 /// A worker process that exited, seen by [`Workers::reap`].
 pub(super) struct WorkerExit {
     pub pid: u32,
+    /// Its consumer name (the key of its record in the worker hash).
+    pub name: String,
     pub mode: &'static str,
     pub status: String,
     /// The pid of the worker started in its place, if any.
@@ -44,6 +46,7 @@ pub(super) struct WorkerExit {
 struct WorkerProcess {
     child: Child,
     mode: WorkerMode,
+    name: String,
 }
 
 /// The worker processes of one coordinator.
@@ -114,7 +117,7 @@ impl Workers {
                 .context("cannot start a thread for a worker's stderr")?;
         }
         let pid = child.id();
-        self.running.push(WorkerProcess { child, mode });
+        self.running.push(WorkerProcess { child, mode, name: spec.name.clone().unwrap_or_default() });
         Ok(pid)
     }
 
@@ -132,7 +135,7 @@ impl Workers {
                 if status.code() == Some(EXIT_REDIS_DENIED) {
                     bail!("a worker was refused by Redis (NOPERM or credentials): the ACL user lacks a permission wc-host needs; see the README, section Security");
                 }
-                exits.push(WorkerExit { pid: w.child.id(), mode: w.mode.as_str(), status: status.to_string(), respawned_as: None });
+                exits.push(WorkerExit { pid: w.child.id(), name: w.name.clone(), mode: w.mode.as_str(), status: status.to_string(), respawned_as: None });
                 if w.mode == WorkerMode::Normal {
                     tracing::warn!("worker pid {} exited ({status}); starting another", w.child.id());
                     respawn.push(i);

@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::connection::Store;
 
 /// At most about this many events per job (`XADD MAXLEN ~`): hours of
-/// one-per-second progress samples, and every fault of a troubled job.
+/// progress samples (two a second), and every fault of a troubled job.
 pub const EVENTS_CAP: usize = 20_000;
 
-/// How long a worker's record lives without a heartbeat before readers
-/// treat the worker as gone (and Redis drops the hash, once every worker is).
-pub const WORKER_TTL: Duration = Duration::from_secs(15);
+/// How long a worker's record counts without a heartbeat (one about every
+/// second) before readers treat the worker as gone; Redis drops the whole
+/// hash three times as long after the last heartbeat of any worker.
+pub const WORKER_TTL: Duration = Duration::from_secs(5);
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,14 +204,15 @@ impl Store {
         let value = serde_json::to_string(record).expect("a worker record serialises");
         let result = self.with_retry_for(EVENT_PATIENCE, |conn, keys| {
             conn.hset::<_, _, _, i64>(&keys.workers, &record.name, &value)?;
-            conn.expire::<_, i64>(&keys.workers, WORKER_TTL.as_secs() as i64)
+            conn.expire::<_, i64>(&keys.workers, 3 * WORKER_TTL.as_secs() as i64)
         });
         if let Err(e) = result {
             tracing::debug!("worker record not written: {e:#}");
         }
     }
 
-    /// Removes a worker's record (it is exiting); best-effort.
+    /// Removes a worker's record (it is exiting, or its coordinator saw it
+    /// die); best-effort.
     pub fn forget_worker(&mut self, name: &str) {
         let _ = self.with_retry_for(EVENT_PATIENCE, |conn, keys| conn.hdel::<_, _, i64>(&keys.workers, name));
     }
