@@ -321,3 +321,62 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.5em}small{
 th,td{padding:.2em .8em;border-bottom:1px solid #eee;text-align:left}td[data-value]{text-align:right;font-variant-numeric:tabular-nums}\
 figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.4em}svg{max-width:100%;height:auto}\
 .dot{display:inline-block;width:.7em;height:.7em;border-radius:50%;margin-right:.4em}tr.fault td{color:#900}.none{color:#777}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Summary;
+
+    fn summary() -> Summary {
+        serde_json::from_value(serde_json::json!({
+            "job": "j<1>", "plugin": "words", "redis": "redis://x", "count_key": "k", "files": 1, "tasks": 2,
+            "bytes": 2_000_000, "rows": 10, "tokens": 1_234_567, "distinct": 3, "wall_seconds": 1.5, "mb_per_second": 1.3,
+            "tasks_stolen": 1, "tasks_resubmitted": 0, "duplicates_suppressed": 0, "retries": 0,
+            "dead_lettered": [{"task": "t", "file": "f.csv", "bytes": "0-9", "error": "bad <row>"}],
+            "redis_restarts": 1, "worker_respawns": 2, "checkpoints_failed": 0, "pairs_committed": 3,
+            "redis_cpu_seconds": 0.0, "redis_peak_memory_mb": 0.0, "short_rows": 0, "invalid_utf8_rows": 0,
+            "resumed": false, "reported_again": true, "counts_hint": "wc-host top", "output": null, "report": null,
+            "top": [["a", 5], ["b", 2], ["c", 1]]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_report_has_its_numbers_charts_and_escaped_text() {
+        let s = summary();
+        let data = ReportData {
+            summary: &s,
+            events: vec![TimelineEvent { t: 0.5, kind: "redis_restart".into(), fault: true, detail: "restarts=1".into() }],
+            throughput: vec![(0.0, 0.0), (0.5, 10.0), (1.0, 12.0)],
+            rank_frequency: vec![(1, 5), (2, 2), (3, 1)],
+            top: s.top.clone(),
+            generated: "now".into(),
+        };
+        let html = render(&data);
+        assert!(html.contains("data-field=\"tokens\" data-value=\"1234567\">1,234,567<"));
+        assert!(html.contains("data-field=\"worker_respawns\" data-value=\"2\">2<"));
+        assert_eq!(html.matches("<svg").count(), 3);
+        assert!(html.contains("reported again"));
+        assert!(html.contains("j&lt;1&gt;") && html.contains("bad &lt;row&gt;") && !html.contains("<row>"));
+        assert!(html.contains("data-kind=\"redis_restart\""));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn an_empty_result_gives_messages_not_empty_charts() {
+        let mut s = summary();
+        s.top.clear();
+        let data = ReportData { summary: &s, events: vec![], throughput: vec![], rank_frequency: vec![], top: vec![], generated: "now".into() };
+        let html = render(&data);
+        assert_eq!(html.matches("<svg").count(), 0);
+        assert_eq!(html.matches("No keys: the result is empty.").count(), 2);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

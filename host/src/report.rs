@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct DeadTask {
     pub task: String,
     pub file: String,
@@ -14,7 +14,7 @@ pub struct DeadTask {
     pub error: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub job: String,
     pub plugin: String,
@@ -271,4 +271,22 @@ pub fn printable(key: &str) -> String {
         return format!("{key:?}");
     }
     key.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_text_says_planning_and_names_the_faults() {
+        let mut p = ProgressState { bytes: 50_000_000, total_bytes: 100_000_000, tasks_done: 3, tasks_known: 7, planning: true, faults: Faults::default() };
+        let text = progress_text(&p, 10.0);
+        assert_eq!(text, "50.0/100.0 MB 50% · 10.0 MB/s · tasks 3/7 planning… · ETA 5s · no faults");
+        p.planning = false;
+        p.faults.stolen = 2;
+        p.faults.redis_restarts = 1;
+        assert_eq!(progress_text(&p, 0.0), "50.0/100.0 MB 50% · 0.0 MB/s · tasks 3/7 · ETA ? · faults: 2 stolen, 1 Redis restarts");
+        assert_eq!(human_duration(125.0), "2m05s");
+        assert_eq!(human_duration(3700.0), "1h01m");
+    }
 }

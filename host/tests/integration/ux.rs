@@ -264,13 +264,17 @@ fn a_job_whose_every_key_is_filtered_out_warns_about_nothing() {
     let out = tempfile::tempdir().unwrap();
     let config = out.path().join("config.json");
     std::fs::write(&config, "{}").unwrap();
-    job.arg("--config").arg(&config).arg("--plugin").arg(plugin("hashtags")).args(["--json", "--redis", &redis.url(), &data_arg(&dir)]);
+    let report = out.path().join("empty.html");
+    job.arg("--config").arg(&config).arg("--plugin").arg(plugin("hashtags")).arg("--report").arg(&report).args(["--json", "--redis", &redis.url(), &data_arg(&dir)]);
     let done = run_within(&mut job, 60);
     assert!(done.status.success(), "{}", done.stderr);
     let summary: Value = serde_json::from_str(&done.stdout).unwrap();
     assert_eq!(summary_u64(&summary, "distinct"), 0, "{summary}");
     assert_eq!(summary_u64(&summary, "tokens"), 0, "{summary}");
     assert!(!done.stderr.contains("WARN") && !done.stderr.contains("RESTORE"), "a warning for an empty result:\n{}", done.stderr);
+    // Its report says so instead of drawing empty charts.
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("No keys: the result is empty."), "{html}");
 }
 
 #[test]
