@@ -15,12 +15,16 @@ link:
 	@mkdir -p "$(CARGO_TARGET_DIR)"
 	@if [ ! -e target ] || [ -L target ]; then ln -sfn "$(CARGO_TARGET_DIR)" target; fi
 
-## deps: install what is missing (wasm target, redis-server).
+## deps: install what is missing (wasm target, redis-server, chromium for
+## the report's browser test).
 deps:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 	@command -v redis-server >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y redis-server || { $$SUDO apt-get update && $$SUDO apt-get install -y redis-server; }; }
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
 	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 ## plugins: build every plugin into plugins/NAME.wasm.
@@ -36,9 +40,10 @@ host: link
 ## build: the host in release and every plugin.
 build: plugins host
 
-## run: the main job on the bundled sample data.
+## run: the main job on the bundled sample data; its HTML report goes to
+## .wc-data/report.html (the summary's last line says so).
 run: deps build
-	$(BIN) --plugin plugins/words.wasm
+	$(BIN) --plugin plugins/words.wasm --report .wc-data/report.html
 
 ## test: everything (installs what is missing first).
 test: deps build

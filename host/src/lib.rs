@@ -4,8 +4,8 @@
 //! The modules, and the one direction their imports run in:
 //!
 //! ```text
-//! main ─► cli ─► { coordinator, worker, query, plugin_cmd, gen_data }
-//!                    └─► { protocol, plugin, input, count, report, config, redis_server, cases }
+//! main ─► cli ─► { coordinator, worker, query, report_cmd, plugin_cmd, gen_data }
+//!                    └─► { protocol, plugin, input, count, report, html_report, config, redis_server, cases }
 //!                           └─► batch (rows and their location: what input makes and plugins take)
 //! ```
 //!
@@ -13,7 +13,9 @@
 //! - [`coordinator`]: a whole job: plan, supervise workers, checkpoints,
 //!   recover after Redis restarts, reduce and publish.
 //! - [`worker`]: the worker process loop (claim, count, commit).
-//! - [`query`]: `wc-host top` and `wc-host status`.
+//! - [`query`]: `wc-host top` and `wc-host status [--watch]`.
+//! - [`report_cmd`]: `wc-host report` and a job's `--report`: gathers the
+//!   HTML report's data from Redis.
 //! - [`plugin_cmd`]: `wc-host plugin info|count|test`.
 //! - [`protocol`]: **the exactly-once protocol** — the Lua function library,
 //!   one typed call per function, key layout, task state, the connection and
@@ -22,13 +24,14 @@
 //! - [`plugin`]: the WebAssembly runtime and sandbox for counting plugins.
 //! - [`input`]: resolving inputs, splitting CSV files on record boundaries, reading ranges.
 //! - [`count`]: a plugin over ranges, files or texts, without Redis.
-//! - [`report`]: the progress bar and the summary (presentation only).
+//! - [`report`]: the progress line and the summary (presentation only).
+//! - [`html_report`]: the HTML report with its charts (presentation only).
 //! - [`config`]: config.json (the seed's keys) and its validation.
 //! - [`redis_server`]: the managed `redis-server` child.
 //! - [`cases`]: golden cases for `wc-host plugin test`.
 //! - [`gen_data`]: the twcs-shaped data generator.
 //! - [`batch`]: a batch of rows for one plugin call, and where it came from.
-//! - [`logging`]: `tracing` to stderr.
+//! - [`logging`]: `tracing` to stderr, above the progress line when there is one.
 //!
 //! Test and benchmark harnesses (chaos, reference counts, test support) live
 //! outside the product, in the `wc-testkit` crate.
@@ -40,6 +43,7 @@ pub mod config;
 pub mod coordinator;
 pub mod count;
 pub mod gen_data;
+pub mod html_report;
 pub mod input;
 pub mod logging;
 pub mod plugin;
@@ -48,4 +52,5 @@ pub mod protocol;
 pub mod query;
 pub mod redis_server;
 pub mod report;
+pub mod report_cmd;
 pub mod worker;

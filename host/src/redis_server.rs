@@ -33,6 +33,9 @@ impl std::str::FromStr for Durability {
     }
 }
 
+/// The managed Redis's data directory when none is given.
+pub const DEFAULT_DATA_DIR: &str = ".wc-data";
+
 pub struct ManagedRedis {
     binary: PathBuf,
     dir: PathBuf,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct DeadTask {
     pub task: String,
     pub file: String,
@@ -14,7 +14,7 @@ pub struct DeadTask {
     pub error: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub job: String,
     pub plugin: String,
@@ -24,6 +24,7 @@ pub struct Summary {
     pub files: usize,
     pub tasks: usize,
     /// Partitions of the tasks (each its own stream and done-set).
+    #[serde(default)]
     pub partitions: u32,
     pub bytes: u64,
     pub rows: u64,
@@ -33,6 +34,7 @@ pub struct Summary {
     pub mb_per_second: f64,
     pub tasks_stolen: u64,
     /// Commits that `--replicas-ack` replicas did not acknowledge in time.
+    #[serde(default)]
     pub unreplicated_commits: u64,
     /// Tasks submitted again after a Redis restore lost them.
     pub tasks_resubmitted: u64,
@@ -48,13 +50,20 @@ pub struct Summary {
     pub redis_peak_memory_mb: f64,
     pub short_rows: u64,
     pub invalid_utf8_rows: u64,
+    pub checkpoints_failed: u64,
     pub resumed: bool,
+    /// The job was already finished: this is its report again, and
+    /// `wall_seconds`, `mb_per_second` and the faults are the first run's.
+    pub reported_again: bool,
+    /// How to read the counts back, as a command that works as printed.
+    pub counts_hint: String,
     pub output: Option<String>,
-    /// Snapshots that failed while the job ran.
-    pub checkpoint_failures: u64,
     /// Persistence problems met (failing snapshots or append-only files,
     /// writes refused), each with what it means and what to do.
+    #[serde(default)]
     pub persistence_warnings: Vec<String>,
+    /// The HTML report written, if any.
+    pub report: Option<String>,
     pub top: Vec<(String, u64)>,
 }
 
@@ -68,25 +77,40 @@ pub fn print_top(top: &[(String, u64)]) {
 pub fn print_summary(s: &Summary) {
     print_top(&s.top);
     println!();
-    println!("job {} ({}){}", s.job, s.plugin, if s.resumed { ", resumed" } else { "" });
+    let how = if s.reported_again {
+        ", reported again (already finished in this Redis; timings and faults are those of the run that counted it)"
+    } else if s.resumed {
+        ", resumed"
+    } else {
+        ""
+    };
+    println!("job {} ({}){how}", s.job, s.plugin);
     println!(
-        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {:.1} MB in {:.2}s ({:.1} MB/s)",
-        s.tokens, s.distinct, s.rows, s.tasks, s.files, s.bytes as f64 / 1e6, s.wall_seconds, s.mb_per_second
+        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {} in {} ({:.1} MB/s)",
+        s.tokens,
+        s.distinct,
+        s.rows,
+        s.tasks,
+        s.files,
+        mb(s.bytes),
+        human_seconds(s.wall_seconds),
+        s.mb_per_second
     );
     println!(
-        "faults: {} tasks stolen, {} resubmitted, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned",
+        "faults: {} tasks stolen, {} resubmitted, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned, {} failed checkpoints",
         s.tasks_stolen,
         s.tasks_resubmitted,
         s.duplicates_suppressed,
         s.retries,
         s.dead_lettered.len(),
         s.redis_restarts,
-        s.worker_respawns
+        s.worker_respawns,
+        s.checkpoints_failed
     );
     if s.short_rows + s.invalid_utf8_rows > 0 {
         println!("input: {} rows lacked the plugin's columns (skipped), {} rows had invalid UTF-8 (decoded with U+FFFD)", s.short_rows, s.invalid_utf8_rows);
     }
-    println!("counts in Redis: ZREVRANGE {} 0 9 WITHSCORES", s.count_key);
+    println!("counts: {}", s.counts_hint);
     if let Some(path) = &s.output {
         println!("all counts written to {path}");
     }
@@ -96,41 +120,148 @@ pub fn print_summary(s: &Summary) {
     for dead in &s.dead_lettered {
         println!("DEAD-LETTERED task {} ({} bytes {}): {}", dead.task, dead.file, dead.bytes, dead.error);
     }
+    if let Some(path) = &s.report {
+        println!("report: {path}");
+    }
 }
 
-/// A progress bar on a terminal; periodic log lines otherwise.
+/// Seconds with two decimals below a minute, else as [`human_duration`].
+pub fn human_seconds(seconds: f64) -> String {
+    if seconds < 60.0 {
+        format!("{seconds:.2}s")
+    } else {
+        human_duration(seconds)
+    }
+}
+
+/// What the progress line shows, as the coordinator knows it.
+#[derive(Clone, Debug, Default)]
+pub struct ProgressState {
+    pub bytes: u64,
+    pub total_bytes: u64,
+    pub tasks_done: u64,
+    /// Planned so far (the total once `planning` is false).
+    pub tasks_known: u64,
+    pub planning: bool,
+    pub faults: Faults,
+}
+
+/// The faults of a job so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Faults {
+    pub stolen: u64,
+    pub resubmitted: u64,
+    pub workers_respawned: u64,
+    pub redis_restarts: u64,
+    pub checkpoints_failed: u64,
+    pub dead_lettered: u64,
+}
+
+impl Faults {
+    /// "2 stolen, 1 Redis restart", or "none".
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            (self.stolen, "stolen"),
+            (self.resubmitted, "resubmitted"),
+            (self.workers_respawned, "respawned"),
+            (self.redis_restarts, "Redis restarts"),
+            (self.checkpoints_failed, "checkpoints failed"),
+            (self.dead_lettered, "dead-lettered"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// MB (10^6 bytes), one decimal.
+pub fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// A duration as `42s`, `3m05s` or `1h02m`.
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The progress line's text (also `status`'s): MB, %, MB/s, tasks, ETA, faults.
+pub fn progress_text(p: &ProgressState, rate_mb_s: f64) -> String {
+    let percent = if p.total_bytes > 0 { 100.0 * p.bytes as f64 / p.total_bytes as f64 } else { 0.0 };
+    let tasks = if p.planning { format!("tasks {}/{} planning…", p.tasks_done, p.tasks_known) } else { format!("tasks {}/{}", p.tasks_done, p.tasks_known) };
+    let faults = match p.faults.describe().as_str() {
+        "none" => "no faults".to_string(),
+        some => format!("faults: {some}"),
+    };
+    let eta = if rate_mb_s > 0.0 {
+        human_duration(p.total_bytes.saturating_sub(p.bytes) as f64 / 1e6 / rate_mb_s)
+    } else {
+        "?".into()
+    };
+    format!("{:.1}/{} {percent:.0}% · {rate_mb_s:.1} MB/s · {tasks} · ETA {eta} · {faults}", p.bytes as f64 / 1e6, mb(p.total_bytes))
+}
+
+/// One live progress line on a terminal (log lines go above it, see
+/// `logging`); a plain line every few seconds otherwise.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    total_bytes: u64,
     started: Instant,
     last_log: std::cell::Cell<Instant>,
+    /// Recent (time, bytes) samples, for the current rate.
+    samples: std::cell::RefCell<std::collections::VecDeque<(Instant, u64)>>,
 }
 
 impl Progress {
     pub fn new(total_bytes: u64, plain: bool) -> Progress {
         let bar = (!plain).then(|| {
-            let bar = ProgressBar::new(total_bytes);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
-                    .expect("valid template"),
-            );
+            let bar = ProgressBar::new(total_bytes.max(1));
+            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {bar:12} {wide_msg}").expect("valid template").progress_chars("█▌ "));
             bar.enable_steady_tick(Duration::from_millis(200));
+            crate::logging::attach_bar(&bar);
             bar
         });
-        Progress { bar, total_bytes, started: Instant::now(), last_log: std::cell::Cell::new(Instant::now()) }
+        let now = Instant::now();
+        Progress { bar, started: now, last_log: std::cell::Cell::new(now), samples: Default::default() }
     }
 
-    /// `total_tasks`: planned so far (planning may still be going on).
-    pub fn update(&self, bytes: u64, tasks: u64, total_tasks: u64) {
+    /// MB/s over the last few seconds (since the start for the first ones).
+    fn rate(&self, bytes: u64) -> f64 {
+        let now = Instant::now();
+        let mut samples = self.samples.borrow_mut();
+        samples.push_back((now, bytes));
+        while samples.len() > 2 && now.duration_since(samples[0].0) > Duration::from_secs(5) {
+            samples.pop_front();
+        }
+        let (t0, b0) = if now.duration_since(self.started) < Duration::from_secs(5) { (self.started, 0) } else { samples[0] };
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt <= 0.0 {
+            0.0
+        } else {
+            bytes.saturating_sub(b0) as f64 / 1e6 / dt
+        }
+    }
+
+    pub fn update(&self, p: &ProgressState) {
+        let rate = self.rate(p.bytes);
         match &self.bar {
             Some(bar) => {
-                bar.set_position(bytes.min(self.total_bytes));
-                bar.set_message(format!("tasks {tasks}/{total_tasks}"));
+                bar.set_length(p.total_bytes.max(1));
+                bar.set_position(p.bytes.min(p.total_bytes));
+                bar.set_message(progress_text(p, rate));
             }
             None if self.last_log.get().elapsed() > Duration::from_secs(5) => {
                 self.last_log.set(Instant::now());
-                let rate = bytes as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-9);
-                tracing::info!("progress: tasks {tasks}/{total_tasks}, {:.1}/{:.1} MB, {rate:.1} MB/s", bytes as f64 / 1e6, self.total_bytes as f64 / 1e6);
+                tracing::info!("progress: {}", progress_text(p, rate));
             }
             None => {}
         }
@@ -138,6 +269,7 @@ impl Progress {
 
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            crate::logging::detach_bar();
             bar.finish_and_clear();
         }
     }
@@ -152,4 +284,22 @@ pub fn printable(key: &str) -> String {
         return format!("{key:?}");
     }
     key.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_text_says_planning_and_names_the_faults() {
+        let mut p = ProgressState { bytes: 50_000_000, total_bytes: 100_000_000, tasks_done: 3, tasks_known: 7, planning: true, faults: Faults::default() };
+        let text = progress_text(&p, 10.0);
+        assert_eq!(text, "50.0/100.0 MB 50% · 10.0 MB/s · tasks 3/7 planning… · ETA 5s · no faults");
+        p.planning = false;
+        p.faults.stolen = 2;
+        p.faults.redis_restarts = 1;
+        assert_eq!(progress_text(&p, 0.0), "50.0/100.0 MB 50% · 0.0 MB/s · tasks 3/7 · ETA ? · faults: 2 stolen, 1 Redis restarts");
+        assert_eq!(human_duration(125.0), "2m05s");
+        assert_eq!(human_duration(3700.0), "1h01m");
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 
 use crate::count::{count_range, RangeCounts};
 use crate::plugin::{PluginInstance, PluginRuntime, SandboxPolicy};
-use crate::protocol::{is_denied, is_out_of_memory, CommitMode, Entry, FailOutcome, JobMeta, Keys, Patience, Store};
+use crate::protocol::{is_denied, is_out_of_memory, now_ms, CommitMode, Entry, EventKind, FailOutcome, JobMeta, Keys, Patience, Store, WorkerRecord};
 
 /// How a worker behaves; the last two exist to show the fault tolerance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +112,13 @@ fn run_worker(spec: WorkerSpec) -> anyhow::Result<i32> {
         return Ok(EXIT_WRONG_PLUGIN);
     }
     let instance = plugin.instantiate()?;
-    let mut worker = Worker { name, store, meta, instance, mode: spec.mode };
-    worker.run()?;
+    let mut worker = Worker { name, store, meta, instance, mode: spec.mode, seen: Arc::default() };
+    let result = worker.run();
+    let name = worker.name.clone();
+    // The heartbeat writes its record under this lock: none after this one.
+    worker.seen.lock().unwrap().stopped = true;
+    worker.store.forget_worker(&name);
+    result?;
     Ok(0)
 }
 
@@ -142,6 +147,19 @@ struct Worker {
     meta: JobMeta,
     instance: PluginInstance,
     mode: WorkerMode,
+    /// What the heartbeat publishes about this worker.
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// The worker as its heartbeat publishes it (see `WorkerRecord`).
+#[derive(Default)]
+struct Seen {
+    /// Stream entry id, partition and a label (file and byte range) of the current task.
+    current: Option<(String, u32, String)>,
+    /// Bytes of the tasks committed so far.
+    bytes: u64,
+    /// The worker is exiting: its record is removed, not refreshed.
+    stopped: bool,
 }
 
 /// How long one read for new tasks blocks in Redis.
@@ -150,10 +168,7 @@ const READ_BLOCK_MS: usize = 1000;
 impl Worker {
     fn run(&mut self) -> anyhow::Result<()> {
         let claim_timeout = Duration::from_secs_f64(self.meta.claim_timeout);
-        let current: Arc<Mutex<Option<(String, u32)>>> = Arc::default();
-        if self.mode == WorkerMode::Normal {
-            self.start_heartbeat(current.clone(), claim_timeout)?;
-        }
+        self.start_heartbeat(claim_timeout)?;
         let mut first = true;
         loop {
             let Some(entry) = self.next_entry(claim_timeout)? else {
@@ -169,7 +184,8 @@ impl Worker {
                 // SAFETY: sending a signal to ourselves.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             }
-            *current.lock().unwrap() = Some((entry.id.clone(), entry.partition));
+            let label = format!("{} bytes {}-{}", entry.task.range.file.path.display(), entry.task.range.start, entry.task.range.end);
+            self.seen.lock().unwrap().current = Some((entry.id.clone(), entry.partition, label));
             let result = count_range(&mut self.instance, &self.meta.params, &entry.task.range);
             if self.mode == WorkerMode::Sleep && first {
                 let nap = claim_timeout * 2 + Duration::from_secs(1);
@@ -177,10 +193,14 @@ impl Worker {
                 std::thread::sleep(nap);
             }
             match result {
-                Ok(counts) => self.commit(&entry, counts)?,
+                Ok(counts) => {
+                    let bytes = counts.stats.bytes;
+                    self.commit(&entry, counts)?;
+                    self.seen.lock().unwrap().bytes += bytes;
+                }
                 Err(err) => self.fail(&entry, &err.to_string())?,
             }
-            *current.lock().unwrap() = None;
+            self.seen.lock().unwrap().current = None;
             first = false;
         }
     }
@@ -189,6 +209,8 @@ impl Worker {
     fn next_entry(&mut self, claim_timeout: Duration) -> anyhow::Result<Option<Entry>> {
         if let Some(entry) = self.store.steal(&self.name, claim_timeout.as_millis() as u64)? {
             tracing::info!("worker {}: stole task {} idle past the claim timeout", self.name, entry.task.id);
+            let fields = [("task", entry.task.id.clone()), ("worker", self.name.clone()), ("file", entry.task.range.file.path.display().to_string())];
+            self.store.record_event(EventKind::TaskStolen, &fields);
             return Ok(Some(entry));
         }
         self.store.read_new(&self.name, READ_BLOCK_MS)
@@ -234,27 +256,52 @@ impl Worker {
     fn fail(&mut self, entry: &Entry, error: &str) -> anyhow::Result<()> {
         let max = self.meta.max_attempts;
         match self.store.fail_task(entry, max, error)? {
-            FailOutcome::Dead => tracing::error!("task {} dead-lettered after {max} attempts: {error}", entry.task.id),
+            FailOutcome::Dead => {
+                tracing::error!("task {} dead-lettered after {max} attempts: {error}", entry.task.id);
+                let fields = [("task", entry.task.id.clone()), ("file", entry.task.range.file.path.display().to_string()), ("error", error.to_string())];
+                self.store.record_event(EventKind::DeadLetter, &fields);
+            }
             FailOutcome::Retry => tracing::warn!("task {} failed, will retry: {error}", entry.task.id),
             FailOutcome::AlreadyDone => {}
         }
         Ok(())
     }
 
-    /// Keeps the task being counted claimed, so a slow but live worker is
-    /// not robbed of a large task.
-    fn start_heartbeat(&self, current: Arc<Mutex<Option<(String, u32)>>>, claim_timeout: Duration) -> anyhow::Result<()> {
-        let period = claim_timeout / 3;
+    /// The heartbeat: publishes this worker in the job's worker hash (for
+    /// `status`) and, for a normal worker, keeps the task being counted
+    /// claimed, so a slow but live worker is not robbed of a large task.
+    fn start_heartbeat(&self, claim_timeout: Duration) -> anyhow::Result<()> {
+        let period = (claim_timeout / 3).min(Duration::from_secs(1));
         let mut store = self.store.another(Patience::Worker).giving_up_after(period);
         let name = self.name.clone();
+        let keep_claims = self.mode == WorkerMode::Normal;
+        let seen = self.seen.clone();
+        let started = Instant::now();
+        let host = hostname();
         std::thread::Builder::new()
             .name("heartbeat".into())
             .spawn(move || loop {
-                std::thread::sleep(period);
-                let Some((id, partition)) = current.lock().unwrap().clone() else { continue };
-                if let Err(e) = store.keep_claimed(&name, &id, partition) {
-                    tracing::debug!("heartbeat for {id} failed: {e:#}");
+                let current = {
+                    let seen = seen.lock().unwrap();
+                    if seen.stopped {
+                        return;
+                    }
+                    store.heartbeat_worker(&WorkerRecord {
+                        name: name.clone(),
+                        host: host.clone(),
+                        pid: std::process::id(),
+                        task: seen.current.as_ref().map(|(_, _, label)| label.clone()),
+                        bytes_per_second: seen.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3),
+                        heartbeat_ms: now_ms(),
+                    });
+                    seen.current.clone()
+                };
+                if let (true, Some((id, partition, _))) = (keep_claims, current) {
+                    if let Err(e) = store.keep_claimed(&name, &id, partition) {
+                        tracing::debug!("heartbeat for {id} failed: {e:#}");
+                    }
                 }
+                std::thread::sleep(period);
             })
             .context("cannot start the heartbeat thread")?;
         Ok(())

@@ -141,20 +141,22 @@ impl Target {
         }
     }
 
-    /// Can it be crashed now? (A failover must be over first.) Brings a
-    /// killed master back, as a replica, once a replica has taken its place.
+    /// Can it be crashed now? A failover must be over and the replicas
+    /// left in sync with the new master; a replica must remain to promote.
+    /// (Killed masters stay down: bringing one back waits on the sentinels
+    /// for longer than a job lasts.)
     fn ready(&mut self) -> bool {
         match self {
             Target::Single(_) => true,
             Target::Sentinel(setup, killed) => {
-                let Some(old) = *killed else { return setup.settled() };
-                let master = setup.master();
-                if master == old || !setup.nodes[master].is_running() {
-                    return false;
+                if let Some(old) = *killed {
+                    let master = setup.master();
+                    if master == old || !setup.nodes[master].is_running() {
+                        return false;
+                    }
+                    *killed = None;
                 }
-                setup.nodes[old].restart();
-                *killed = None;
-                false
+                setup.nodes.iter().filter(|n| n.is_running()).count() > 2 && setup.settled()
             }
         }
     }
@@ -222,7 +224,8 @@ pub fn run(opts: &ChaosOptions) -> anyhow::Result<ChaosReport> {
     }
 
     let target = if opts.failover {
-        Target::Sentinel(SentinelSetup::start(2, &[]), None)
+        // Three replicas: room for three failovers.
+        Target::Sentinel(SentinelSetup::start(3, &[]), None)
     } else {
         let redis_dir = opts.work_dir.join(format!("chaos-redis-{}", opts.seed));
         let _ = std::fs::remove_dir_all(&redis_dir);

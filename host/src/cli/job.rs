@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::shared::{one_of, positive, PluginParams, SandboxArgs};
 use crate::config::Config;
-use crate::coordinator::JobSpec;
+use crate::coordinator::{JobSpec, ReportChoice};
 use crate::protocol::CommitMode;
 use crate::redis_server::Durability;
 
@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[arg(long, env = "REDIS_URL")]
     pub redis: Option<String>,
     /// Data directory of the managed Redis.
-    #[arg(long, default_value = ".wc-data")]
+    #[arg(long, default_value = crate::redis_server::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Workers (N_NORMAL_WORKERS).
     #[arg(long)]
@@ -60,6 +60,13 @@ pub struct RunArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Write an HTML report of the job (summary, charts, fault timeline)
+    /// to FILE [default: DATA_DIR/report.html with the managed Redis].
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Write no HTML report.
+    #[arg(long, conflicts_with = "report")]
+    pub no_report: bool,
     /// Persistence of the managed Redis.
     #[arg(long, value_parser = one_of::<Durability>(&Durability::NAMES), default_value = "snapshot")]
     pub durability: Durability,
@@ -102,6 +109,11 @@ impl RunArgs {
             redis: self.redis,
             data_dir: self.data_dir,
             output: self.output,
+            report: match (self.report, self.no_report) {
+                (_, true) => ReportChoice::None,
+                (Some(path), _) => ReportChoice::To(path),
+                (None, false) => ReportChoice::Default,
+            },
             json: self.json,
             quiet,
             durability: self.durability,

@@ -38,8 +38,10 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Show the top keys of a job, from Redis.
     Top(query::QueryArgs),
-    /// Show a job's progress, from Redis.
-    Status(query::QueryArgs),
+    /// Show a job's progress, workers and faults, from Redis.
+    Status(query::StatusArgs),
+    /// Write a job's HTML report (charts, fault timeline), from Redis.
+    Report(query::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +67,7 @@ impl Cli {
             Some(Command::Worker(args)) => crate::worker::run(args.spec()),
             Some(Command::Top(args)) => crate::query::top(&args.spec()),
             Some(Command::Status(args)) => crate::query::status(&args.spec()),
+            Some(Command::Report(args)) => crate::report_cmd::run(&args.spec()),
             None => crate::coordinator::run(self.run.spec(self.quiet)?),
         }
     }

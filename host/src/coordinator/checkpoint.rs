@@ -1,21 +1,22 @@
 //! Checkpoints and the watch on persistence: BGSAVE on a timer (one server
-//! or a Sentinel's master; a Cluster's persistence is its operator's), a
-//! look at every primary's persistence status, so that a failing snapshot
-//! or append-only file is reported at once and in the summary, never
-//! silent; and (for the chaos option) knowing when the job's progress is in
-//! a snapshot.
+//! or a Sentinel's master; a Cluster's persistence is its operator's), each
+//! save's outcome recorded as an event, and a look at every primary's
+//! persistence status, so that a failing snapshot or append-only file is
+//! reported at once and in the summary, never silent; and (for the chaos
+//! option) knowing when the job's progress is in a snapshot.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::protocol::{Checkpoint, Store};
+use crate::protocol::{Checkpoint, EventKind, Store};
 
-/// What the watch found, shared with the coordinator for the summary.
+/// What the watch found, shared with the coordinator for the progress line
+/// and the summary.
 #[derive(Debug, Default, Clone)]
 pub struct PersistenceReport {
-    /// Snapshots that failed (`rdb_last_bgsave_status:err` after a save).
-    pub checkpoint_failures: u64,
+    /// Snapshots that failed (or were refused) while the job ran.
+    pub checkpoints_failed: u64,
     /// Each distinct problem once, with what it means and what to do.
     pub warnings: Vec<String>,
 }
@@ -30,7 +31,8 @@ impl PersistenceReport {
 }
 
 /// Every `interval` until `stop`: a BGSAVE when `bgsave` (a save already
-/// running is fine), and a look at every primary's persistence status.
+/// running is fine) whose outcome is recorded, and a look at every
+/// primary's persistence status.
 pub fn start_checkpoints(
     mut store: Store,
     interval: Duration,
@@ -41,38 +43,63 @@ pub fn start_checkpoints(
     Ok(std::thread::Builder::new().name("checkpoints".into()).spawn(move || {
         let mut bgsave = bgsave;
         let mut next = Instant::now() + interval;
-        // A BGSAVE we started whose outcome the watch has not seen yet.
-        let mut save_pending = false;
+        // Saves completed before the BGSAVE we wait for.
+        let mut waiting_for: Option<u64> = None;
+        let fail = |store: &mut Store, report: &Mutex<PersistenceReport>, error: String| {
+            report.lock().unwrap().checkpoints_failed += 1;
+            store.record_event(EventKind::CheckpointFailed, &[("error", error)]);
+        };
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
+            if let Some(before) = waiting_for {
+                match store.persistence() {
+                    Ok(p) if p.bgsave_in_progress => {}
+                    Ok(p) if p.rdb_saves > before && p.last_bgsave_status == "ok" => {
+                        store.record_event(EventKind::CheckpointTaken, &[("saves", p.rdb_saves.to_string())]);
+                        waiting_for = None;
+                    }
+                    Ok(p) if p.last_bgsave_status == "err" => {
+                        fail(&mut store, &report, "BGSAVE failed (rdb_last_bgsave_status:err; see the Redis log)".into());
+                        waiting_for = None;
+                    }
+                    // A restart in between (the count starts again), or not started yet.
+                    Ok(p) if p.rdb_saves < before => waiting_for = None,
+                    _ => {}
+                }
+            }
             if Instant::now() < next {
                 continue;
             }
             next = Instant::now() + interval;
-            watch(&mut store, interval, &mut save_pending, &report);
+            watch(&mut store, interval, &report);
             if !bgsave {
                 continue;
             }
+            let before = store.persistence().map(|p| p.rdb_saves).ok();
             match store.checkpoint(interval) {
                 Checkpoint::Started => {
                     tracing::debug!("checkpoint: BGSAVE started");
-                    save_pending = true;
+                    waiting_for = waiting_for.or(before);
                 }
                 Checkpoint::AlreadyRunning => {}
                 Checkpoint::Denied(e) => {
                     report.lock().unwrap().warn(format!(
                         "checkpoints are off: Redis refuses BGSAVE to this user ({e}); a Redis crash loses everything since its own last save (counts stay exact: the work is redone). Grant +bgsave."
                     ));
+                    fail(&mut store, &report, e);
                     bgsave = false;
                 }
-                Checkpoint::Failed(e) => report.lock().unwrap().warn(format!("a checkpoint (BGSAVE) was refused: {e}")),
+                Checkpoint::Failed(e) => {
+                    report.lock().unwrap().warn(format!("a checkpoint (BGSAVE) was refused: {e}"));
+                    fail(&mut store, &report, e);
+                }
             }
         }
     })?)
 }
 
 /// Reads every primary's persistence status and reports what fails.
-fn watch(store: &mut Store, patience: Duration, save_pending: &mut bool, report: &Mutex<PersistenceReport>) {
+fn watch(store: &mut Store, patience: Duration, report: &Mutex<PersistenceReport>) {
     let nodes = match store.persistence_of_primaries(patience) {
         Ok(nodes) => nodes,
         Err(e) => {
@@ -81,11 +108,7 @@ fn watch(store: &mut Store, patience: Duration, save_pending: &mut bool, report:
         }
     };
     let mut report = report.lock().unwrap();
-    let saving = nodes.iter().any(|(_, p)| p.bgsave_in_progress);
     for (node, p) in &nodes {
-        if *save_pending && !saving && p.last_bgsave_status == "err" {
-            report.checkpoint_failures += 1;
-        }
         if p.last_bgsave_status == "err" {
             report.warn(format!(
                 "Redis {node}: its last snapshot (BGSAVE) FAILED (rdb_last_bgsave_status:err; see its log: disk full? permissions?). \
@@ -99,9 +122,6 @@ fn watch(store: &mut Store, patience: Duration, save_pending: &mut bool, report:
                  is fixed; the job waits and carries on (counts stay exact)."
             ));
         }
-    }
-    if !saving {
-        *save_pending = false;
     }
 }
 

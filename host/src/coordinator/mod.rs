@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::count::CountMap;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
-use crate::protocol::{is_out_of_memory, redact, CommitMode, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
-use crate::redis_server::{Durability, ManagedRedis};
-use crate::report::{self, DeadTask, Summary};
+use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
+use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
+use crate::report::{self, DeadTask, Faults, ProgressState, Summary};
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
 pub use supervise::worker_args;
@@ -43,6 +43,7 @@ pub struct JobSpec {
     pub redis: Option<String>,
     pub data_dir: PathBuf,
     pub output: Option<PathBuf>,
+    pub report: ReportChoice,
     pub json: bool,
     pub quiet: bool,
     pub durability: Durability,
@@ -75,6 +76,15 @@ fn partitions_for(spec: &JobSpec, store: &mut Store) -> anyhow::Result<u32> {
         return Ok(p);
     }
     Ok(if store.deployment().is_cluster() { PARTITIONS_PER_PRIMARY * store.primaries()? as u32 } else { 1 })
+}
+
+/// Whether and where a job writes its HTML report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportChoice {
+    /// `DATA_DIR/report.html` with the managed Redis; none with `--redis`.
+    Default,
+    To(PathBuf),
+    None,
 }
 
 /// Runs a job to its end; the exit code is 1 when tasks were dead-lettered.
@@ -157,16 +167,22 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
+        last_sample: None,
     };
     let resumed = previous_state.is_some();
-    if previous_state.as_deref() == Some(STATE_FINISHED) {
-        tracing::info!("job {job} already finished in this Redis; reporting it (use --fresh to count again)");
+    let reported_again = previous_state.as_deref() == Some(STATE_FINISHED);
+    if reported_again {
+        tracing::info!("job {job} already finished in this Redis; reporting it again (use --fresh to count again)");
         coordinator.take_whole_plan()?;
     } else {
         if resumed {
             tracing::info!("job {job} found unfinished in Redis: resuming it");
         }
-        let ran = coordinator.register().and_then(|()| coordinator.run_to_completion(&mut managed, &spec));
+        let ran = coordinator.register().and_then(|()| {
+            coordinator.store.set_meta_fields(&[(field::STARTED_AT_MS, now_ms().to_string()), (field::FILES, file_count.to_string())])?;
+            coordinator.store.record_event(EventKind::Started, &[("resumed", resumed.to_string())]);
+            coordinator.run_to_completion(&mut managed, &spec)
+        });
         if let Err(e) = ran {
             // Stopped, not finished: everything is in Redis, so running the
             // same command again resumes the job.
@@ -177,11 +193,19 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
             return Err(e.context(format!("job {job} stopped; it is resumable: run the same command again")));
         }
         coordinator.workers.wait_for_stragglers(config.claim_timeout);
+        coordinator.workers.stop_all();
+        let wall = started.elapsed().as_secs_f64();
+        let bytes = coordinator.store.counters()?.bytes;
+        coordinator.publish_fault_counters()?;
+        coordinator.store.record_first_run(wall, bytes as f64 / 1e6 / wall.max(1e-9), now_ms())?;
+        coordinator.store.record_event(EventKind::Finished, &[("wall_seconds", format!("{wall:.3}"))]);
     }
 
     let mut summary = coordinator.summary(&job, plugin.label(), file_count, config.top, started.elapsed())?;
     summary.resumed = resumed;
+    summary.reported_again = reported_again;
     summary.redis = redact(&url);
+    summary.counts_hint = counts_hint(&job, &summary.count_key, &spec);
     if let Ok((cpu, peak)) = coordinator.store.server_usage() {
         summary.redis_cpu_seconds = cpu;
         summary.redis_peak_memory_mb = peak;
@@ -190,6 +214,17 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         let counts = coordinator.all_counts()?;
         crate::count::write_counts(path, &counts)?;
         summary.output = Some(path.display().to_string());
+    }
+    let report_path = match &spec.report {
+        ReportChoice::To(path) => Some(path.clone()),
+        ReportChoice::Default if spec.redis.is_none() => Some(spec.data_dir.join("report.html")),
+        _ => None,
+    };
+    if let Some(path) = report_path {
+        match crate::report_cmd::write_report(&mut coordinator.store, &summary, &path) {
+            Ok(()) => summary.report = Some(path.display().to_string()),
+            Err(e) => tracing::warn!("the HTML report could not be written to {}: {e:#}", path.display()),
+        }
     }
     coordinator.workers.stop_all();
     if let Some(redis) = managed.as_mut() {
@@ -201,6 +236,23 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         report::print_summary(&summary);
     }
     Ok(if summary.dead_lettered.is_empty() { 0 } else { 1 })
+}
+
+/// A command that reads the counts back and works as printed: the managed
+/// Redis stops at the end of the job and has a generated password, so for
+/// it `wc-host top` (which starts it again), else a redis-cli line.
+fn counts_hint(job: &str, count_key: &str, spec: &JobSpec) -> String {
+    match &spec.redis {
+        None => {
+            let data_dir = if spec.data_dir == std::path::Path::new(DEFAULT_DATA_DIR) {
+                String::new()
+            } else {
+                format!(" --data-dir {}", spec.data_dir.display())
+            };
+            format!("wc-host top --job {job}{data_dir}")
+        }
+        Some(_) => format!("ZREVRANGE {count_key} 0 9 WITHSCORES (or wc-host top --job {job} --redis URL)"),
+    }
 }
 
 struct Coordinator {
@@ -232,6 +284,8 @@ struct Coordinator {
     /// submit one again (lost in a restore, or stranded).
     submitted: HashSet<String>,
     resubmissions: u64,
+    /// When the last progress sample was recorded.
+    last_sample: Option<Instant>,
 }
 
 impl Coordinator {
@@ -266,8 +320,19 @@ impl Coordinator {
         self.run_ids = self.store.serving_run_ids().ok();
         let result = loop {
             std::thread::sleep(Duration::from_millis(50));
-            if let Err(e) = self.workers.reap() {
-                break Err(e);
+            match self.workers.reap() {
+                Ok(exits) => {
+                    for exit in exits {
+                        self.store.forget_worker(&exit.name);
+                        let mut fields = vec![("pid", exit.pid.to_string()), ("status", exit.status.clone()), ("mode", exit.mode.to_string())];
+                        self.store.record_event(EventKind::WorkerDied, &fields);
+                        if let Some(new_pid) = exit.respawned_as {
+                            fields = vec![("pid", new_pid.to_string()), ("replaces", exit.pid.to_string())];
+                            self.store.record_event(EventKind::WorkerRespawned, &fields);
+                        }
+                    }
+                }
+                Err(e) => break Err(e),
             }
             if let (Some(at), Some(redis)) = (next_chaos, managed.as_mut()) {
                 // Only once progress made since the last kill is in a
@@ -299,7 +364,20 @@ impl Coordinator {
                 self.merge_new_results()?;
             }
             let counters = self.store.counters()?;
-            progress.update(counters.bytes, counters.tasks_done, self.tasks.len() as u64);
+            progress.update(&ProgressState {
+                bytes: counters.bytes,
+                total_bytes: self.meta.total_bytes,
+                tasks_done: counters.tasks_done,
+                tasks_known: self.tasks.len() as u64,
+                planning: self.planner.is_some(),
+                faults: self.faults(counters.stolen, counters.dead),
+            });
+            if self.last_sample.is_none_or(|at| at.elapsed() >= Duration::from_millis(500)) {
+                self.last_sample = Some(Instant::now());
+                self.publish_fault_counters()?;
+                let sample = [("bytes", counters.bytes.to_string()), ("tasks", counters.tasks_done.to_string())];
+                self.store.record_event(EventKind::Progress, &sample);
+            }
             if self.planner.is_none() && counters.tasks_done + counters.dead >= self.tasks.len() as u64 && self.all_finished()? {
                 match self.meta.commit_mode {
                     CommitMode::Live => {
@@ -369,7 +447,8 @@ impl Coordinator {
             })
             .collect();
         let c = &counters;
-        let wall_seconds = wall.as_secs_f64();
+        // The run that finished the job recorded its timings (a re-report shows them).
+        let wall_seconds = c.first_wall_seconds.unwrap_or(wall.as_secs_f64());
         let mut persistence = self.persistence.lock().unwrap().clone();
         persistence.warnings.extend(self.store.write_refusals());
         Ok(Summary {
@@ -385,26 +464,56 @@ impl Coordinator {
             tokens: c.tokens,
             distinct,
             wall_seconds,
-            mb_per_second: c.bytes as f64 / 1e6 / wall_seconds.max(1e-9),
+            mb_per_second: c.first_mb_per_second.unwrap_or(c.bytes as f64 / 1e6 / wall_seconds.max(1e-9)),
             tasks_stolen: c.stolen,
             unreplicated_commits: c.unreplicated_commits,
-            tasks_resubmitted: self.resubmissions,
+            tasks_resubmitted: c.resubmitted,
             duplicates_suppressed: c.duplicates + c.duplicate_parts,
             retries: c.retries,
             dead_lettered,
-            redis_restarts: self.redis_restarts,
-            worker_respawns: self.workers.respawns(),
+            redis_restarts: c.redis_restarts,
+            worker_respawns: c.worker_respawns,
+            checkpoints_failed: c.checkpoints_failed.max(persistence.checkpoints_failed),
             pairs_committed: c.pairs,
             redis_cpu_seconds: 0.0,
             redis_peak_memory_mb: 0.0,
             short_rows: c.short_rows,
             invalid_utf8_rows: c.invalid_utf8_rows,
             resumed: false,
+            reported_again: false,
+            counts_hint: String::new(),
             output: None,
-            checkpoint_failures: persistence.checkpoint_failures,
             persistence_warnings: persistence.warnings,
+            report: None,
             top: top_keys,
         })
+    }
+
+    /// The faults so far, as the coordinator knows them.
+    fn faults(&self, stolen: u64, dead: u64) -> Faults {
+        Faults {
+            stolen,
+            resubmitted: self.resubmissions,
+            workers_respawned: self.workers.respawns(),
+            redis_restarts: self.redis_restarts,
+            checkpoints_failed: self.persistence.lock().unwrap().checkpoints_failed,
+            dead_lettered: dead,
+        }
+    }
+
+    /// Writes the coordinator's own counters into the meta hash (for
+    /// `status` and `report`); done twice a second, since a restore may
+    /// roll them back.
+    fn publish_fault_counters(&mut self) -> anyhow::Result<()> {
+        let fields = vec![
+            (field::PLANNED_TASKS, self.tasks.len().to_string()),
+            (field::MERGED_KEYS, self.final_counts.as_ref().map_or(self.merged.len(), |c| c.len()).to_string()),
+            (field::REDIS_RESTARTS, self.redis_restarts.to_string()),
+            (field::WORKER_RESPAWNS, self.workers.respawns().to_string()),
+            (field::RESUBMITTED, self.resubmissions.to_string()),
+            (field::CHECKPOINTS_FAILED, self.persistence.lock().unwrap().checkpoints_failed.to_string()),
+        ];
+        self.store.set_meta_fields(&fields)
     }
 
     fn all_counts(&mut self) -> anyhow::Result<CountMap> {

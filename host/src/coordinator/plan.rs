@@ -8,6 +8,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::Coordinator;
+use crate::protocol::{field, EventKind};
 use crate::config::Config;
 use crate::input::{resolve_inputs, split_identified, FileIdentity, InputError};
 use crate::protocol::{CommitMode, Task};
@@ -91,10 +92,15 @@ impl Coordinator {
                     self.planner = None;
                     self.meta.total_tasks = self.tasks.len() as u64;
                     self.store.set_total_tasks(self.meta.total_tasks)?;
-                    tracing::info!("planned {} tasks", self.meta.total_tasks);
+                    self.store.record_event(EventKind::Planned, &[("tasks", self.meta.total_tasks.to_string())]);
+                    tracing::debug!("planned {} tasks", self.meta.total_tasks);
                     break;
                 }
             }
+        }
+        if added {
+            // `status` shows the tasks planned so far while planning goes on.
+            self.store.set_meta_fields(&[(field::PLANNED_TASKS, self.tasks.len().to_string())])?;
         }
         Ok(added)
     }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::Coordinator;
-use crate::protocol::Task;
+use crate::protocol::{EventKind, Task};
 
 impl Coordinator {
     /// Writes the job's meta (again, after a restore may have lost it) and
@@ -45,6 +45,7 @@ impl Coordinator {
             if changed.len() == 1 { "" } else { "s" }
         );
         self.run_ids = Some(run_ids);
+        self.store.record_event(EventKind::RedisRestart, &[("restarts", self.redis_restarts.to_string())]);
         self.register()?;
         // What was merged may have been rolled back; merge again.
         self.merged.clear();
@@ -63,12 +64,18 @@ impl Coordinator {
         if missing.is_empty() {
             return Ok(());
         }
-        tracing::info!("submitting {} tasks", missing.len());
+        tracing::debug!("submitting {} tasks", missing.len());
+        let mut again = 0;
         for task in &missing {
             if !self.submitted.insert(task.id.clone()) {
-                self.resubmissions += 1;
+                again += 1;
             }
         }
-        self.store.submit(&missing)
+        self.store.submit(&missing)?;
+        if again > 0 {
+            self.resubmissions += again;
+            self.store.record_event(EventKind::TasksResubmitted, &[("count", again.to_string())]);
+        }
+        Ok(())
     }
 }

@@ -32,9 +32,21 @@ pub fn worker_args(spec: &WorkerSpec) -> Vec<OsString> {
     args
 }
 
+/// A worker process that exited, seen by [`Workers::reap`].
+pub(super) struct WorkerExit {
+    pub pid: u32,
+    /// Its consumer name (the key of its record in the worker hash).
+    pub name: String,
+    pub mode: &'static str,
+    pub status: String,
+    /// The pid of the worker started in its place, if any.
+    pub respawned_as: Option<u32>,
+}
+
 struct WorkerProcess {
     child: Child,
     mode: WorkerMode,
+    name: String,
 }
 
 /// The worker processes of one coordinator.
@@ -46,6 +58,9 @@ pub(super) struct Workers {
     quiet: bool,
     running: Vec<WorkerProcess>,
     respawns: u64,
+    /// Under a progress bar, workers' stderr is relayed line by line above
+    /// the bar instead of being written through it.
+    relay_stderr: bool,
 }
 
 impl Workers {
@@ -59,7 +74,7 @@ impl Workers {
             exit_with_parent: true,
             policy: spec.policy.clone(),
         };
-        Workers { template, quiet: spec.quiet || progress_bar, running: Vec::new(), respawns: 0 }
+        Workers { template, quiet: spec.quiet || progress_bar, running: Vec::new(), respawns: 0, relay_stderr: progress_bar }
     }
 
     pub fn respawns(&self) -> u64 {
@@ -76,7 +91,7 @@ impl Workers {
         Ok(())
     }
 
-    fn spawn(&mut self, mode: WorkerMode, index: usize) -> anyhow::Result<()> {
+    fn spawn(&mut self, mode: WorkerMode, index: usize) -> anyhow::Result<u32> {
         let exe = std::env::current_exe().context("cannot find the wc-host executable")?;
         let spec = WorkerSpec { mode, name: Some(format!("{}-{index}-{}", mode.as_str(), std::process::id())), ..self.template.clone() };
         let child = Command::new(exe)
@@ -84,16 +99,33 @@ impl Workers {
             .args(self.quiet.then_some("--quiet"))
             .env("REDIS_URL", &spec.redis)
             .stdin(Stdio::null())
+            .stderr(if self.relay_stderr { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .context("cannot start a worker process")?;
-        self.running.push(WorkerProcess { child, mode });
-        Ok(())
+        let mut child = child;
+        if let Some(stderr) = child.stderr.take() {
+            std::thread::Builder::new()
+                .name("worker-stderr".into())
+                .spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                        let mut line = line;
+                        line.push(b'\n');
+                        crate::logging::print_above_bar(&line);
+                    }
+                })
+                .context("cannot start a thread for a worker's stderr")?;
+        }
+        let pid = child.id();
+        self.running.push(WorkerProcess { child, mode, name: spec.name.clone().unwrap_or_default() });
+        Ok(pid)
     }
 
     /// Respawns normal workers that died; crashing and sleeping workers are
     /// not replaced (the crash is their purpose). A worker that exited
     /// because it can never work (wrong plugin, refused by Redis) stops the job.
-    pub fn reap(&mut self) -> anyhow::Result<()> {
+    pub fn reap(&mut self) -> anyhow::Result<Vec<WorkerExit>> {
+        let mut exits = Vec::new();
         let mut respawn = Vec::new();
         for (i, w) in self.running.iter_mut().enumerate() {
             if let Some(status) = w.child.try_wait()? {
@@ -109,6 +141,7 @@ impl Workers {
                          The job is stopped and resumable: raise Redis's maxmemory, then run the same command again"
                     );
                 }
+                exits.push(WorkerExit { pid: w.child.id(), name: w.name.clone(), mode: w.mode.as_str(), status: status.to_string(), respawned_as: None });
                 if w.mode == WorkerMode::Normal {
                     tracing::warn!("worker pid {} exited ({status}); starting another", w.child.id());
                     respawn.push(i);
@@ -116,12 +149,16 @@ impl Workers {
             }
         }
         for i in respawn.into_iter().rev() {
-            self.running.remove(i);
+            let dead = self.running.remove(i);
             self.respawns += 1;
-            self.spawn(WorkerMode::Normal, 1000 + self.respawns as usize)?;
+            let pid = self.spawn(WorkerMode::Normal, 1000 + self.respawns as usize)?;
+            if let Some(exit) = exits.iter_mut().find(|e| e.pid == dead.child.id()) {
+                exit.respawned_as = Some(pid);
+            }
         }
-        self.running.retain_mut(|w| w.mode == WorkerMode::Normal || w.child.try_wait().ok().flatten().is_none());
-        Ok(())
+        // Exited crashing and sleeping workers are dropped (reported once).
+        self.running.retain(|w| w.mode == WorkerMode::Normal || !exits.iter().any(|e| e.pid == w.child.id()));
+        Ok(exits)
     }
 
     /// Gives sleeping workers the time to wake up and make their late

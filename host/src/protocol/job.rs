@@ -27,6 +27,27 @@ impl Store {
         self.with_retry(|conn, keys| conn.hset(&keys.meta, field::TOTAL_TASKS, total))
     }
 
+    /// Writes fields of the meta hash the coordinator keeps up to date
+    /// (tasks planned so far, keys merged, its fault counters): they are
+    /// what `status` and `report` read. Idempotent.
+    pub fn set_meta_fields(&mut self, fields: &[(&str, String)]) -> anyhow::Result<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.with_retry(|conn, keys| redis::cmd("HSET").arg(&keys.meta).arg(fields).query::<i64>(conn).map(drop))
+    }
+
+    /// Records the wall time and throughput of the run that finished the
+    /// job, unless an earlier run already did (a re-report keeps the first).
+    pub fn record_first_run(&mut self, wall_seconds: f64, mb_per_second: f64, finished_at_ms: u64) -> anyhow::Result<()> {
+        self.with_retry(|conn, keys| {
+            conn.hset_nx::<_, _, _, i64>(&keys.meta, field::FIRST_WALL_SECONDS, wall_seconds)?;
+            conn.hset_nx::<_, _, _, i64>(&keys.meta, field::FIRST_MB_PER_SECOND, mb_per_second)?;
+            conn.hset_nx::<_, _, _, i64>(&keys.meta, field::FINISHED_AT_MS, finished_at_ms)
+        })?;
+        Ok(())
+    }
+
     /// Live mode's end: the counts are already in place.
     pub fn mark_finished(&mut self) -> anyhow::Result<()> {
         self.with_retry(|conn, keys| conn.hset(&keys.meta, field::STATE, STATE_FINISHED))

@@ -20,6 +20,12 @@ pub struct Keys {
     pub counts: String,
     /// Reduce mode: the sorted set being built before it is renamed.
     pub counts_building: String,
+    /// The job's story: fault and progress events, a capped stream
+    /// (see `protocol::events`).
+    pub events: String,
+    /// Workers alive: consumer name -> JSON of what it is doing, refreshed
+    /// by its heartbeat (see `protocol::events`).
+    pub workers: String,
     /// The stream entry field holding the task's file name (the seed's FNAME).
     pub fname_field: String,
     /// At least one. A task belongs to partition `hash(task id) mod P`.
@@ -66,6 +72,8 @@ impl Keys {
             meta: k(job, "meta"),
             counts: k(job, count_key),
             counts_building: k(job, &format!("{count_key}:building")),
+            events: k(job, "events"),
+            workers: k(job, "workers"),
             fname_field: fname_field.to_string(),
             partitions: (0..partitions)
                 .map(|index| {
@@ -99,7 +107,7 @@ impl Keys {
 
     /// Every key a job may have (for `--fresh`).
     pub fn all(&self) -> Vec<&str> {
-        let mut all = vec![self.meta.as_str(), &self.counts, &self.counts_building];
+        let mut all = vec![self.meta.as_str(), &self.counts, &self.counts_building, &self.events, &self.workers];
         for p in &self.partitions {
             all.extend([p.stream.as_str(), &p.done, &p.parts, &p.partcount, &p.attempts, &p.dead, &p.results, &p.stats]);
         }
@@ -156,6 +164,25 @@ pub mod field {
     /// Written by workers when a commit was not acknowledged by the
     /// replicas `--replicas-ack` asks for, in time.
     pub const UNREPLICATED: &str = "unreplicated_commits";
+
+    // Written by the coordinator while it runs (for `status` and `report`).
+    /// Tasks planned so far (`total_tasks` is written once planning is complete).
+    pub const PLANNED_TASKS: &str = "planned_tasks";
+    /// Reduce mode: distinct keys in the coordinator's merge so far.
+    pub const MERGED_KEYS: &str = "merged_keys";
+    /// Input files of the job.
+    pub const FILES: &str = "files";
+    /// When this run of the job started, ms since the epoch.
+    pub const STARTED_AT_MS: &str = "started_at_ms";
+    pub const REDIS_RESTARTS: &str = "redis_restarts";
+    pub const WORKER_RESPAWNS: &str = "worker_respawns";
+    pub const RESUBMITTED: &str = "resubmitted";
+    pub const CHECKPOINTS_FAILED: &str = "checkpoints_failed";
+    /// The run that finished the job: wall seconds, MB/s, and when (ms since
+    /// the epoch); a re-report prints these.
+    pub const FIRST_WALL_SECONDS: &str = "first_wall_seconds";
+    pub const FIRST_MB_PER_SECOND: &str = "first_mb_per_second";
+    pub const FINISHED_AT_MS: &str = "finished_at_ms";
 
     /// The fields the Lua library writes, as its `FIELD` table names them.
     pub const WRITTEN_BY_FUNCTIONS: [&str; 12] =

@@ -111,7 +111,7 @@ impl JobMeta {
 }
 
 /// The job's counters as the meta hash holds them (0 when absent).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JobCounters {
     /// `running`, `finished`, or empty when the job is unknown.
     pub state: String,
@@ -130,6 +130,19 @@ pub struct JobCounters {
     pub retries: u64,
     pub stolen: u64,
     pub unreplicated_commits: u64,
+    /// Written by the coordinator (see `field::PLANNED_TASKS` and below).
+    pub planned_tasks: u64,
+    pub merged_keys: u64,
+    pub files: u64,
+    pub started_at_ms: u64,
+    pub redis_restarts: u64,
+    pub worker_respawns: u64,
+    pub resubmitted: u64,
+    pub checkpoints_failed: u64,
+    /// The finishing run's wall time and throughput (None before it finished).
+    pub first_wall_seconds: Option<f64>,
+    pub first_mb_per_second: Option<f64>,
+    pub finished_at_ms: u64,
 }
 
 impl JobCounters {
@@ -178,11 +191,33 @@ impl JobCounters {
             retries: n(field::RETRIES),
             stolen: n(field::STOLEN),
             unreplicated_commits: n(field::UNREPLICATED),
+            planned_tasks: n(field::PLANNED_TASKS),
+            merged_keys: n(field::MERGED_KEYS),
+            files: n(field::FILES),
+            started_at_ms: n(field::STARTED_AT_MS),
+            redis_restarts: n(field::REDIS_RESTARTS),
+            worker_respawns: n(field::WORKER_RESPAWNS),
+            resubmitted: n(field::RESUBMITTED),
+            checkpoints_failed: n(field::CHECKPOINTS_FAILED),
+            first_wall_seconds: h.get(field::FIRST_WALL_SECONDS).and_then(|v| v.parse().ok()),
+            first_mb_per_second: h.get(field::FIRST_MB_PER_SECOND).and_then(|v| v.parse().ok()),
+            finished_at_ms: n(field::FINISHED_AT_MS),
         }
     }
 
     pub fn finished(&self) -> bool {
         self.state == STATE_FINISHED
+    }
+
+    /// Tasks known so far: the total once planning is complete, else those
+    /// planned so far.
+    pub fn tasks_known(&self) -> u64 {
+        self.total_tasks.max(self.planned_tasks)
+    }
+
+    /// Still planning: the total is not written yet.
+    pub fn planning(&self) -> bool {
+        self.total_tasks == 0 && !self.finished()
     }
 }
 

@@ -10,6 +10,8 @@
 //!   says about them (done, dead, live in the stream).
 //! - [`job`], [`results`], [`server`]: the job's record, its counts, and
 //!   what is asked of the server (run id, checkpoints).
+//! - [`events`]: the job's story for people (fault and progress events,
+//!   workers alive): records, not part of the exactly-once protocol.
 //! - [`connection`]: the connection, its retry with backoff, and the
 //!   reload of the library and group after every reconnect.
 //!
@@ -48,6 +50,7 @@ pub mod blob;
 pub mod commit;
 pub mod connection;
 pub mod dump;
+pub mod events;
 pub mod job;
 pub mod keys;
 pub mod meta;
@@ -57,6 +60,7 @@ pub mod tasks;
 
 pub use commit::{FailOutcome, MAX_PAIRS_PER_CALL};
 pub use connection::{ensure_group, is_denied, is_out_of_memory, redact, Patience, Store};
+pub use events::{now_ms, Event, EventKind, WorkerRecord, WORKER_TTL};
 pub use keys::{field, Keys, GROUP, LATEST_JOB_KEY, STATE_FINISHED, STATE_RUNNING};
 pub use meta::{CommitMode, JobCounters, JobMeta};
 pub use server::{Checkpoint, Persistence};

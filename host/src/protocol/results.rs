@@ -101,6 +101,24 @@ impl Store {
         })
     }
 
+    /// The count at each of `ranks` (1 = the most frequent key) of the
+    /// job's sorted set, for a rank-frequency plot; ranks past the end are
+    /// left out. One pipelined round trip.
+    pub fn counts_at_ranks(&mut self, ranks: &[u64]) -> anyhow::Result<Vec<(u64, u64)>> {
+        if ranks.is_empty() {
+            return Ok(vec![]);
+        }
+        self.with_retry(|conn, keys| {
+            let mut pipe = redis::pipe();
+            for rank in ranks {
+                let i = rank.saturating_sub(1) as isize;
+                pipe.zrevrange_withscores(&keys.counts, i, i);
+            }
+            let replies: Vec<Vec<(Vec<u8>, f64)>> = pipe.query(conn)?;
+            Ok(ranks.iter().zip(replies).filter_map(|(rank, r)| r.first().map(|(_, s)| (*rank, *s as u64))).collect())
+        })
+    }
+
     /// Every count of the job's sorted set, read in pages.
     pub fn all_counts(&mut self) -> anyhow::Result<FxHashMap<String, u64>> {
         self.with_retry(|conn, keys| {

@@ -135,7 +135,7 @@ fn a_failing_checkpoint_is_reported_in_the_summary_and_the_counts_stay_exact() {
     let r = run_job_within("words", &["--redis", &redis.url(), "--checkpoint-interval", "0.05", "--split-mb", "0.5", &dir.path().display().to_string()], 180);
     assert!(r.status.success(), "{}", r.stderr);
     assert_counts_eq(&r.counts, &reference_words(&files));
-    assert!(summary_u64(&r.summary, "checkpoint_failures") >= 1, "{}", r.summary);
+    assert!(summary_u64(&r.summary, "checkpoints_failed") >= 1, "{}", r.summary);
     let warnings = r.summary["persistence_warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("snapshot (BGSAVE) FAILED")), "{}", r.summary);
     assert!(r.stderr.contains("FAILED"), "said at once in the log too: {}", r.stderr);

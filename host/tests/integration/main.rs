@@ -16,3 +16,4 @@ mod plugin_counts;
 mod protocol_functions;
 mod security;
 mod split_fuzz;
+mod ux;

@@ -20,7 +20,7 @@ fn data_arg(dir: &tempfile::TempDir) -> String {
 const ACL_RULES: &str = "resetkeys ~wc:* resetchannels -@all \
     +function|load +fcall +info +bgsave +client|setinfo \
     +get +set +del +unlink +rename +restore \
-    +hget +hmget +hgetall +hkeys +hset +hsetnx +hincrby +hdel \
+    +hget +hmget +hgetall +hkeys +hset +hsetnx +hincrby +hdel +expire \
     +sadd +srem +sismember +smismember \
     +zadd +zincrby +zcard +zrevrange +zrevrangebyscore +zscan \
     +xadd +xrange +xpending +xgroup|create +xinfo|groups +xreadgroup +xautoclaim +xclaim +xack +xdel";
