@@ -14,6 +14,14 @@ pub struct DeadTask {
     pub error: String,
 }
 
+/// An input the plan left out (a zip member that is not CSV), and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedInput {
+    pub file: String,
+    pub member: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub job: String,
@@ -23,12 +31,20 @@ pub struct Summary {
     pub count_key: String,
     pub files: usize,
     pub tasks: usize,
+    /// Bytes read from disk (compressed bytes of compressed inputs).
     pub bytes: u64,
+    /// Bytes of CSV text parsed (equal to `bytes` for plain inputs).
+    pub decoded_bytes: u64,
     pub rows: u64,
     pub tokens: u64,
     pub distinct: u64,
     pub wall_seconds: f64,
+    /// On-disk MB/s.
     pub mb_per_second: f64,
+    /// Decoded (CSV text) MB/s.
+    pub decoded_mb_per_second: f64,
+    /// Zip members left out (not CSV), reported.
+    pub skipped_inputs: Vec<SkippedInput>,
     pub tasks_stolen: u64,
     /// Tasks submitted again after a Redis restore lost them.
     pub tasks_resubmitted: u64,
@@ -61,9 +77,19 @@ pub fn print_summary(s: &Summary) {
     println!();
     println!("job {} ({}){}", s.job, s.plugin, if s.resumed { ", resumed" } else { "" });
     println!(
-        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {:.1} MB in {:.2}s ({:.1} MB/s)",
-        s.tokens, s.distinct, s.rows, s.tasks, s.files, s.bytes as f64 / 1e6, s.wall_seconds, s.mb_per_second
+        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {} in {:.2}s ({})",
+        s.tokens,
+        s.distinct,
+        s.rows,
+        s.tasks,
+        s.files,
+        bytes_label(s.bytes, s.decoded_bytes),
+        s.wall_seconds,
+        rate_label(s.mb_per_second, s.decoded_mb_per_second, s.bytes != s.decoded_bytes)
     );
+    for skipped in &s.skipped_inputs {
+        println!("skipped {}: member `{}`: {}", skipped.file, skipped.member, skipped.reason);
+    }
     println!(
         "faults: {} tasks stolen, {} resubmitted, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned",
         s.tasks_stolen,
@@ -108,17 +134,31 @@ impl Progress {
         Progress { bar, total_bytes, started: Instant::now(), last_log: std::cell::Cell::new(Instant::now()) }
     }
 
-    /// `total_tasks`: planned so far (planning may still be going on).
-    pub fn update(&self, bytes: u64, tasks: u64, total_tasks: u64) {
+    /// `bytes`: on disk (compressed for compressed inputs), the bar's
+    /// measure; `decoded`: CSV text parsed. `total_tasks`: planned so far
+    /// (planning may still be going on).
+    pub fn update(&self, bytes: u64, decoded: u64, tasks: u64, total_tasks: u64) {
+        let compressed = decoded != bytes;
         match &self.bar {
             Some(bar) => {
                 bar.set_position(bytes.min(self.total_bytes));
-                bar.set_message(format!("tasks {tasks}/{total_tasks}"));
+                if compressed {
+                    let rate = decoded as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-9);
+                    bar.set_message(format!("tasks {tasks}/{total_tasks}, {:.1} MB decoded ({rate:.1} MB/s)", decoded as f64 / 1e6));
+                } else {
+                    bar.set_message(format!("tasks {tasks}/{total_tasks}"));
+                }
             }
             None if self.last_log.get().elapsed() > Duration::from_secs(5) => {
                 self.last_log.set(Instant::now());
-                let rate = bytes as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-9);
-                tracing::info!("progress: tasks {tasks}/{total_tasks}, {:.1}/{:.1} MB, {rate:.1} MB/s", bytes as f64 / 1e6, self.total_bytes as f64 / 1e6);
+                let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+                tracing::info!(
+                    "progress: tasks {tasks}/{total_tasks}, {:.1}/{:.1} MB{}, {}",
+                    bytes as f64 / 1e6,
+                    self.total_bytes as f64 / 1e6,
+                    if compressed { format!(" on disk ({:.1} MB decoded)", decoded as f64 / 1e6) } else { String::new() },
+                    rate_label(bytes as f64 / 1e6 / secs, decoded as f64 / 1e6 / secs, compressed)
+                );
             }
             None => {}
         }
@@ -140,4 +180,22 @@ pub fn printable(key: &str) -> String {
         return format!("{key:?}");
     }
     key.to_string()
+}
+
+/// `12.0 MB`, or `12.0 MB on disk, 48.0 MB decoded` when they differ.
+pub fn bytes_label(bytes: u64, decoded: u64) -> String {
+    if bytes == decoded {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} MB on disk, {:.1} MB decoded", bytes as f64 / 1e6, decoded as f64 / 1e6)
+    }
+}
+
+/// `40.0 MB/s`, or `10.0 MB/s on disk, 40.0 MB/s decoded`.
+pub fn rate_label(on_disk: f64, decoded: f64, compressed: bool) -> String {
+    if compressed {
+        format!("{on_disk:.1} MB/s on disk, {decoded:.1} MB/s decoded")
+    } else {
+        format!("{on_disk:.1} MB/s")
+    }
 }

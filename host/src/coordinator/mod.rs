@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::count::CountMap;
+use crate::input::InputFormat;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::protocol::{redact, CommitMode, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis};
-use crate::report::{self, DeadTask, Summary};
+use crate::report::{self, DeadTask, SkippedInput, Summary};
 use checkpoint::{start_checkpoints, ChaosProgress};
 use plan::Planner;
 pub use supervise::worker_args;
@@ -52,6 +53,8 @@ pub struct JobSpec {
     pub commit_mode: CommitMode,
     pub params: Vec<(String, String)>,
     pub policy: SandboxPolicy,
+    /// How the files are read: column mapping, delimiter, headers.
+    pub format: InputFormat,
 }
 
 /// Runs a job to its end; the exit code is 1 when tasks were dead-lettered.
@@ -64,8 +67,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     // Parameters are checked here, once, rather than by every task.
     drop(plugin.instantiate()?.start_task(&spec.params)?);
 
-    let planner = Planner::start(&spec.inputs, &config)?;
-    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities);
+    let planner = Planner::start(&spec.inputs, &config, &spec.format, &plugin.info().columns)?;
+    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities, &spec.format);
     let keys = Keys::named(&job, &config.stream, &config.count_key, &config.fname_field);
     tracing::info!("job {job}: {} files, {:.1} MB, plugin {}", planner.files(), planner.total_bytes as f64 / 1e6, plugin.label());
 
@@ -96,6 +99,9 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         total_tasks: 0,
         total_bytes: planner.total_bytes,
         commit_mode: spec.commit_mode,
+        columns: spec.format.columns.clone(),
+        delimiter: spec.format.delimiter,
+        header: planner.header.clone(),
     };
     let progress_bar = !spec.quiet && std::io::stderr().is_terminal();
     let file_count = planner.files();
@@ -115,6 +121,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
+        skipped: Vec::new(),
     };
     let resumed = previous_state.is_some();
     if previous_state.as_deref() == Some(STATE_FINISHED) {
@@ -175,6 +182,8 @@ struct Coordinator {
     /// submit one again (lost in a restore, or stranded).
     submitted: HashSet<String>,
     resubmissions: u64,
+    /// Zip members the plan left out, and why.
+    skipped: Vec<SkippedInput>,
 }
 
 impl Coordinator {
@@ -235,7 +244,7 @@ impl Coordinator {
                 self.merge_new_results()?;
             }
             let counters = self.store.counters()?;
-            progress.update(counters.bytes, counters.tasks_done, self.tasks.len() as u64);
+            progress.update(counters.bytes, counters.decoded_bytes, counters.tasks_done, self.tasks.len() as u64);
             if self.planner.is_none() && counters.tasks_done + counters.dead >= self.tasks.len() as u64 && self.all_finished()? {
                 match self.meta.commit_mode {
                     CommitMode::Live => {
@@ -277,8 +286,11 @@ impl Coordinator {
             .filter(|(t, d)| !**d && dead.contains_key(&t.id))
             .map(|(t, _)| DeadTask {
                 task: t.id.clone(),
-                file: t.range.file.path.display().to_string(),
-                bytes: format!("{}-{}", t.range.start, t.range.end),
+                file: t.range.label(),
+                bytes: match &t.range.encoded {
+                    None => format!("{}-{}", t.range.start, t.range.end),
+                    Some(e) => format!("{}-{} ({}, compressed)", t.range.start, t.range.end, e.encoding.name()),
+                },
                 error: dead[&t.id].clone(),
             })
             .collect();
@@ -297,6 +309,9 @@ impl Coordinator {
             distinct,
             wall_seconds,
             mb_per_second: c.bytes as f64 / 1e6 / wall_seconds.max(1e-9),
+            decoded_bytes: c.decoded_bytes,
+            decoded_mb_per_second: c.decoded_bytes as f64 / 1e6 / wall_seconds.max(1e-9),
+            skipped_inputs: self.skipped.clone(),
             tasks_stolen: c.stolen,
             tasks_resubmitted: self.resubmissions,
             duplicates_suppressed: c.duplicates + c.duplicate_parts,

@@ -35,7 +35,7 @@ impl Store {
                 .arg("wc_commit_task_result").arg(4)
                 .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
                 .arg(GROUP).arg(&entry.id).arg(&entry.task.id)
-                .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows)
+                .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows).arg(stats.decoded_bytes)
                 .arg(tokens).arg(pairs.len())
                 .arg(&blob)
                 .query(conn)
@@ -59,7 +59,7 @@ impl Store {
                 cmd.arg("atomic_increment_and_acknowledge").arg(6)
                     .arg(&keys.stream).arg(&keys.counts).arg(&keys.done).arg(&keys.parts).arg(&keys.partcount).arg(&keys.meta)
                     .arg(GROUP).arg(&entry.id).arg(&entry.task.id).arg(index).arg(total)
-                    .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows);
+                    .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows).arg(stats.decoded_bytes);
                 for (key, n) in part.iter() {
                     cmd.arg(key.as_bytes()).arg(*n);
                 }
