@@ -52,7 +52,7 @@ pub enum InputError {
     Csv { path: PathBuf, row: RowLabel, detail: String },
     #[error("{path}: no column named `{column}` in the header (columns: {header}); {hint}")]
     MissingColumn { path: PathBuf, column: String, header: String, hint: String },
-    #[error("{path}: its header ({header}) differs from the header of {first} ({first_header}), the first file of the job; count files with different headers in separate jobs")]
+    #[error("{path}: its header ({header}) differs from the header of {first} ({first_header}), the first file of the job; count files with different headers in separate jobs, or read each by its own header with --mixed-headers")]
     HeaderMismatch { path: PathBuf, header: String, first: String, first_header: String },
     #[error("{0}")]
     Decode(String),
@@ -66,7 +66,7 @@ pub enum InputError {
     NoHeader { path: PathBuf },
     #[error("`{pattern}` matches no file")]
     NoMatch { pattern: String },
-    #[error("{path}: directory holds no CSV file (.csv, .tsv, compressed .gz/.zst/.bz2, or .zip)")]
+    #[error("{path}: directory holds no .csv file (nor .tsv, their .gz/.zst/.bz2, or .zip)")]
     NoCsvInDirectory { path: PathBuf },
     #[error("{path}: changed since the job was planned (size or modification time differ); re-plan the job")]
     Changed { path: PathBuf },

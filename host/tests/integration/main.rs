@@ -9,6 +9,7 @@ mod bad_input;
 mod chaos_short;
 mod evil_jobs;
 mod evil_plugins;
+mod inputs;
 mod jobs;
 mod plugin_counts;
 mod protocol_functions;
