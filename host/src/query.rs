@@ -63,15 +63,17 @@ fn query(spec: &QuerySpec, status_only: bool) -> anyhow::Result<i32> {
     let status = serde_json::json!({
         "job": job, "state": counters.state, "plugin": meta.plugin_name, "count_key": store.keys.counts,
         "tasks": meta.total_tasks, "tasks_done": counters.tasks_done, "dead": counters.dead,
-        "bytes": meta.total_bytes, "bytes_done": counters.bytes, "tokens": counters.tokens,
-        "distinct": distinct, "top": top,
+        "bytes": meta.total_bytes, "bytes_done": counters.bytes, "decoded_bytes_done": counters.decoded_bytes,
+        "tokens": counters.tokens, "distinct": distinct, "top": top,
+        "columns": meta.columns.0, "delimiter": meta.delimiter.map(|d| char::from(d).to_string()),
+        "header": meta.header.as_ref().map(|h| &h.names),
     });
     if spec.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else if status_only {
         println!("job {job}: {}, plugin {}", counters.state, meta.plugin_name);
         println!("tasks {}/{} done, {} dead-lettered", counters.tasks_done, meta.total_tasks, counters.dead);
-        println!("bytes {}/{}, {} tokens, {distinct} distinct keys", counters.bytes, meta.total_bytes, counters.tokens);
+        println!("bytes on disk {}/{} ({} decoded), {} tokens, {distinct} distinct keys", counters.bytes, meta.total_bytes, counters.decoded_bytes, counters.tokens);
         println!("counts in sorted set {}", store.keys.counts);
     } else {
         report::print_top(&top);

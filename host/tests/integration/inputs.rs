@@ -125,6 +125,35 @@ fn compressed_ranges_hold_exactly_the_records_of_the_whole_file() {
     drop(plain_dir);
 }
 
+/// bzip2 in several streams (as pbzip2 writes it) splits like gzip members,
+/// and one stream is one range; the records are those of the whole file.
+#[test]
+fn bzip2_streams_are_split_and_read_exactly() {
+    let (_plain, files) = gen_data(0.5, 1, 41);
+    let want = texts(&files);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(&files[0]).unwrap();
+    for (piece, name) in [(50_000usize, "multi.csv.bz2"), (usize::MAX, "single.csv.bz2")] {
+        let path = dir.path().join(name);
+        let mut out = Vec::new();
+        for chunk in text.chunks(piece.min(text.len())) {
+            let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            enc.write_all(chunk).unwrap();
+            out.extend(enc.finish().unwrap());
+        }
+        std::fs::write(&path, out).unwrap();
+        assert_eq!(Encoding::detect(&path).unwrap(), Encoding::Bzip2);
+        let (ranges, notes) = plan(&path, 60_000);
+        if piece == usize::MAX {
+            assert_eq!(ranges.len(), 1, "{ranges:?}");
+            assert!(matches!(&notes[..], [Planned::Note(n)] if n.contains("one bzip2 stream")), "{notes:?}");
+        } else {
+            assert!(ranges.len() >= 4, "{ranges:?}");
+        }
+        assert_eq!(texts_of_ranges(&ranges), want, "{name}");
+    }
+}
+
 /// The serialized form of a plain comma-separated range (what task ids
 /// hash) is what it was before compressed inputs: existing jobs keep their
 /// task ids.
