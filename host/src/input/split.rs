@@ -222,7 +222,11 @@ fn split_stream(file: FileIdentity, encoding: Encoding, target: u64, delimiter: 
                 decoded as f64 / 1e6
             )
         } else {
-            format!("its {members} {}s are each larger than the split size", encoding.member_word())
+            format!(
+                "none of its {members} {}s starts at least the split size ({:.1} MB) into its decoded text",
+                encoding.member_word(),
+                target as f64 / 1e6
+            )
         };
         emit(Planned::Note(format!("{}: read as one task: {why}", path.display())));
     }
