@@ -162,7 +162,7 @@ impl BufRead for Counting {
 
 /// One member being decoded.
 enum Member {
-    Gzip(flate2::bufread::GzDecoder<Counting>),
+    Gzip(Box<flate2::bufread::GzDecoder<Counting>>),
     Zstd(zstd::stream::read::Decoder<'static, Counting>),
     Bzip2(bzip2::bufread::BzDecoder<Counting>),
 }
@@ -170,7 +170,7 @@ enum Member {
 impl Member {
     fn start(encoding: Encoding, input: Counting) -> io::Result<Member> {
         Ok(match encoding {
-            Encoding::Gzip => Member::Gzip(flate2::bufread::GzDecoder::new(input)),
+            Encoding::Gzip => Member::Gzip(Box::new(flate2::bufread::GzDecoder::new(input))),
             Encoding::Zstd => Member::Zstd(zstd::stream::read::Decoder::with_buffer(input)?.single_frame()),
             Encoding::Bzip2 => Member::Bzip2(bzip2::bufread::BzDecoder::new(input)),
             Encoding::Plain | Encoding::Zip => unreachable!("not a member stream"),
@@ -195,7 +195,7 @@ impl Member {
 
     fn into_inner(self) -> Counting {
         match self {
-            Member::Gzip(d) => d.into_inner(),
+            Member::Gzip(d) => (*d).into_inner(),
             Member::Zstd(d) => d.finish(),
             Member::Bzip2(d) => d.into_inner(),
         }

@@ -418,6 +418,18 @@ fn tsv_files_and_other_delimiters() {
     let r = run_job_within("words", &["--redis", &redis.url(), "--delimiter", ";", &arg(semi.path())], JOB_SECS);
     assert_clean(&r);
     assert_counts_eq(&r.counts, &reference_words(&files[..1]));
+
+    // Tabs in a file named .csv: `--delimiter '\t'` (as a shell passes it).
+    let tabs = tempfile::tempdir().unwrap();
+    with_delimiter(&files[1], &tabs.path().join("tabs.csv"), b'\t');
+    let r = run_job_within("words", &["--redis", &redis.url(), "--delimiter", "\\t", &arg(tabs.path())], JOB_SECS);
+    assert_clean(&r);
+    assert_counts_eq(&r.counts, &reference_words(&files[1..]));
+
+    // Another delimiter is refused up front, naming the ones there are.
+    let out = run_within(wc_host().arg("--plugin").arg(plugin("words")).args(["--delimiter", ":"]).arg(tabs.path()), 20);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("`:` is not a supported delimiter"), "{}", out.stderr);
 }
 
 /// A file whose header differs from the first file's is dead-lettered with
