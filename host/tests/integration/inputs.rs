@@ -337,6 +337,44 @@ fn truncated_and_corrupt_gzip_files_are_dead_lettered_naming_file_and_offset() {
     assert_counts_eq(&r.counts, &reference_words(&files[..1]));
 }
 
+/// A multi-member gzip file truncated two thirds in, large enough to be
+/// split: the planner finds the damage, says so, and plans the ranges
+/// before it as usual; those count exactly, and the range that reaches the
+/// damage is dead-lettered naming the file and the offset.
+#[test]
+fn a_truncated_gzip_split_in_ranges_counts_the_ranges_before_the_damage() {
+    let redis = RedisServer::start();
+    let (_plain, files) = gen_data(2.0, 1, 42);
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.gz.tmp");
+    compress_to(&files[0], &whole, Codec::Gzip, 64 << 10).unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::remove_file(&whole).unwrap();
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let split = 256u64 << 10;
+    let (ranges, notes) = plan(&cut, split);
+    assert!(ranges.len() >= 3, "{ranges:?}");
+    assert!(matches!(&notes[..], [Planned::Note(n)] if n.contains("truncated")), "{notes:?}");
+    // What the ranges before the damaged one hold, counted natively.
+    let rules = words::Rules::default();
+    let mut counts = wc_plugin_sdk::Counts::default();
+    for text in texts_of_ranges(&ranges[..ranges.len() - 1]) {
+        words::count_text(&text, &rules, &mut counts);
+    }
+    let want: std::collections::HashMap<String, u64> = counts.into_map().into_iter().collect();
+
+    let r = run_job_within("words", &["--redis", &redis.url(), "--split-mb", "0.25", &arg(dir.path())], JOB_SECS);
+    assert_no_panic(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{}\n{}", r.summary, r.stderr);
+    assert_eq!(summary_u64(&r.summary, "tasks"), ranges.len() as u64, "{}", r.summary);
+    let dead = dead_letters(&r.summary);
+    assert_eq!(dead.len(), 1, "{}", r.summary);
+    assert!(dead[0].1.contains("cut.csv.gz") && dead[0].1.contains("near compressed byte") && dead[0].1.contains("truncated"), "{dead:?}");
+    assert!(r.stderr.contains("the ranges before byte"), "the plan says where: {}", r.stderr);
+    assert_counts_eq(&r.counts, &want);
+}
+
 /// Replaces the header's `text` with `name` (the rest of the file as is).
 fn rename_text_column(src: &Path, dest: &Path, name: &str) {
     let bytes = std::fs::read(src).unwrap();
