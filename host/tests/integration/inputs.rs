@@ -238,8 +238,15 @@ fn a_zip_of_several_csv_files_counts_each_member() {
     let (_plain, files) = gen_data(3.0, 5, 34);
     let dir = tempfile::tempdir().unwrap();
     let zip_path = dir.path().join("twcs.zip");
-    let members: Vec<(String, Vec<u8>)> =
-        files[..3].iter().enumerate().map(|(i, f)| (format!("{}part-{i}.csv", if i == 1 { "sub/" } else { "" }), std::fs::read(f).unwrap())).collect();
+    // part-2 is a TSV member: read with tabs, like a .tsv file.
+    let tsv = dir.path().join("part-2.tsv.tmp");
+    with_delimiter(&files[2], &tsv, b'\t');
+    let members: Vec<(String, Vec<u8>)> = vec![
+        ("part-0.csv".into(), std::fs::read(&files[0]).unwrap()),
+        ("sub/part-1.csv".into(), std::fs::read(&files[1]).unwrap()),
+        ("part-2.tsv".into(), std::fs::read(&tsv).unwrap()),
+    ];
+    std::fs::remove_file(&tsv).unwrap();
     let members: Vec<(&str, Vec<u8>)> = members.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_zip(&zip_path, &members);
     std::fs::copy(&files[3], dir.path().join("plain.csv")).unwrap();
@@ -249,7 +256,8 @@ fn a_zip_of_several_csv_files_counts_each_member() {
     assert_eq!(summary_u64(&r.summary, "tasks"), 5, "{}", r.summary);
     assert_eq!(summary_u64(&r.summary, "files"), 3, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_words(&files));
-    assert_eq!(summary_u64(&r.summary, "decoded_bytes"), total_size(&files), "{}", r.summary);
+    let csv_bytes = members.iter().map(|(_, b)| b.len() as u64).sum::<u64>() + total_size(&files[3..]);
+    assert_eq!(summary_u64(&r.summary, "decoded_bytes"), csv_bytes, "{}", r.summary);
     // `plugin count` reads the archive the same way.
     let out = run_within(wc_host().args(["plugin", "count"]).arg(plugin("words")).arg(&zip_path).args(["--json", "--top", "1"]), JOB_SECS);
     assert!(out.status.success(), "{}", out.stderr);
@@ -416,6 +424,12 @@ fn column_mapping_reads_a_renamed_header() {
     assert!(error.contains("renamed-0.csv") && error.contains("no column named `text`"), "{error}");
     assert!(error.contains("tweet_id, author_id, inbound, created_at, body"), "the header: {error}");
     assert!(error.contains("--column text=HEADER"), "the flag: {error}");
+
+    // `plugin count` takes the same flag.
+    let out = run_within(wc_host().args(["plugin", "count"]).arg(plugin("words")).arg(dir.path()).args(["--column", "text=body", "--json"]), JOB_SECS);
+    assert!(out.status.success(), "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["tokens"].as_u64().unwrap(), reference_words(&files).values().sum::<u64>());
 
     // A mapping to a column that is not there names the mapping.
     let r = run_job_within("words", &["--redis", &redis.url(), "--column", "text=content", &arg(dir.path())], JOB_SECS);
