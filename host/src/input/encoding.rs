@@ -277,6 +277,9 @@ impl Read for MemberReader {
                     if !more {
                         return Ok(0); // the end of the file, between members
                     }
+                    if self.encoding == Encoding::Gzip && zero_padding_to_the_end(&mut input).map_err(|e| io_err_at(&self.path, at, e))? {
+                        return Ok(0); // NUL bytes after the last member (tar-style padding), as gzip(1) accepts
+                    }
                     self.member_start = at;
                     self.boundaries.borrow_mut().push(Boundary { compressed: at, decoded: self.decoded });
                     match Member::start(self.encoding, input) {
@@ -305,6 +308,24 @@ impl Read for MemberReader {
                 },
             }
         }
+    }
+}
+
+/// Are the bytes from here to the end of the file all zeros? Consumes
+/// the zeros it sees; stops at the first other byte (which is then left for
+/// the member decoder, which will call it what it is).
+fn zero_padding_to_the_end(input: &mut Counting) -> io::Result<bool> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(true);
+        }
+        let zeros = buf.iter().take_while(|&&b| b == 0).count();
+        if zeros < buf.len() {
+            input.consume(zeros);
+            return Ok(false);
+        }
+        input.consume(zeros);
     }
 }
 

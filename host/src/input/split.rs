@@ -239,7 +239,19 @@ fn plan_zip(file: FileIdentity, target: u64, options: &SplitOptions, mut emit: i
     let path = path.as_path();
     let zip_err = |e: zip::result::ZipError| InputError::Zip { path: path.to_path_buf(), detail: e.to_string() };
     let reader = File::open(path).map_err(io_err(path))?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(reader)).map_err(zip_err)?;
+    let mut archive = match zip::ZipArchive::new(std::io::BufReader::new(reader)) {
+        Ok(archive) => archive,
+        Err(e) => {
+            // A damaged archive is one task that fails, naming it, like a
+            // damaged gzip file: the rest of the job counts.
+            emit(Planned::Note(format!("{}: not a readable zip archive ({e}); it will be dead-lettered", path.display())));
+            emit(Planned::Range(InputRange {
+                encoded: Some(Encoded { encoding: Encoding::Zip, member: None, skip: 0, len: None }),
+                ..InputRange::plain(file.clone(), 0, file.size, 1)
+            }));
+            return Ok(());
+        }
+    };
     struct Member {
         name: String,
         start: u64,

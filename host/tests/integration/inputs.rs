@@ -345,6 +345,33 @@ fn truncated_and_corrupt_gzip_files_are_dead_lettered_naming_file_and_offset() {
     assert_counts_eq(&r.counts, &reference_words(&files[..1]));
 }
 
+/// Zero padding after the last gzip member (tar-style) is accepted, as
+/// gzip(1) accepts it; a damaged zip archive (its central directory
+/// unreadable) is dead-lettered naming it, and the rest counts.
+#[test]
+fn gzip_zero_padding_is_accepted_and_a_damaged_zip_is_dead_lettered() {
+    let redis = RedisServer::start();
+    let (_plain, files) = gen_data(1.0, 2, 43);
+    let dir = tempfile::tempdir().unwrap();
+    let padded = dir.path().join("padded.csv.gz");
+    compress_to(&files[0], &padded, Codec::Gzip, 128 << 10).unwrap();
+    let mut bytes = std::fs::read(&padded).unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 1000));
+    std::fs::write(&padded, &bytes).unwrap();
+    let zip_path = dir.path().join("damaged.zip");
+    write_zip(&zip_path, &[("a.csv", std::fs::read(&files[1]).unwrap())]);
+    let mut zip_bytes = std::fs::read(&zip_path).unwrap();
+    zip_bytes.truncate(zip_bytes.len() - 30); // the end of the central directory is gone
+    std::fs::write(&zip_path, &zip_bytes).unwrap();
+    let r = run_job_within("words", &["--redis", &redis.url(), "--split-mb", "0.1", &arg(dir.path())], JOB_SECS);
+    assert_no_panic(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{}\n{}", r.summary, r.stderr);
+    let dead = dead_letters(&r.summary);
+    assert_eq!(dead.len(), 1, "{}", r.summary);
+    assert!(dead[0].0.ends_with("damaged.zip") && dead[0].1.contains("damaged.zip: not a readable zip archive"), "{dead:?}");
+    assert_counts_eq(&r.counts, &reference_words(&files[..1]));
+}
+
 /// A multi-member gzip file truncated two thirds in, large enough to be
 /// split: the planner finds the damage, says so, and plans the ranges
 /// before it as usual; those count exactly, and the range that reaches the
