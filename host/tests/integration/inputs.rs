@@ -465,6 +465,58 @@ fn column_mapping_reads_a_renamed_header() {
     assert!(error.contains("no column named `content`") && error.contains("--column text=content"), "{error}");
 }
 
+/// A worker started by hand joins a job with `--column text=body` knowing
+/// only the job id: it reads the mapping from the job's meta hash. The
+/// coordinator's own workers are frozen (SIGSTOP) as soon as they exist;
+/// the hand-started worker steals what they hold and counts the rest;
+/// exact, nothing dead-lettered.
+#[test]
+fn a_worker_started_by_hand_reads_the_column_mapping_from_the_job() {
+    let redis = RedisServer::start();
+    let (_plain, files) = gen_data(4.0, 2, 44);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, f) in files.iter().enumerate() {
+        let renamed = dir.path().join(format!("renamed-{i}.csv"));
+        rename_text_column(f, &renamed, "body");
+        compress_to(&renamed, &dir.path().join(format!("renamed-{i}.csv.zst")), Codec::Zstd, 64 << 10).unwrap();
+        std::fs::remove_file(&renamed).unwrap();
+    }
+    let job = spawn_job("words", &["--redis", &redis.url(), "--column", "text=body", "--split-mb", "0.1", &arg(dir.path())]);
+    let pid = job.child.id();
+    let mut paused = Vec::new();
+    poll_until(60, "the coordinator's workers", || {
+        paused = pause_workers(pid);
+        paused.len() >= 2
+    });
+    let mut conn = redis.conn();
+    let job_id: String = {
+        let mut id = None;
+        poll_until(30, "the job's id", || {
+            id = redis::cmd("GET").arg("wc:latest-job").query::<Option<String>>(&mut conn).unwrap();
+            id.is_some()
+        });
+        id.unwrap()
+    };
+    let done = |conn: &mut redis::Connection| -> u64 { redis::cmd("SCARD").arg(format!("wc:{{{job_id}}}:done")).query(conn).unwrap_or(0) };
+    let before = done(&mut conn);
+    let hand = wc_host()
+        .args(["worker", "--redis", &redis.url(), "--job", &job_id, "--name", "by-hand"])
+        .arg("--plugin")
+        .arg(plugin("words"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hand = wait_within(hand, JOB_SECS, "the hand-started worker");
+    resume(&paused);
+    let r = finish_job_within(job, JOB_SECS);
+    assert_eq!(hand.status.code(), Some(0), "{}", hand.stderr);
+    assert_clean(&r);
+    let after = summary_u64(&r.summary, "tasks");
+    assert!(after >= 10 && before < after / 2, "the hand-started worker did most tasks: {before} done before it of {after}");
+    assert_counts_eq(&r.counts, &reference_words(&files));
+}
+
 /// Rewrites a CSV file with another delimiter (quoting as the csv crate does).
 fn with_delimiter(src: &Path, dest: &Path, delimiter: u8) {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(src).unwrap();
