@@ -157,9 +157,7 @@ fn split_stream(file: FileIdentity, encoding: Encoding, target: u64, delimiter: 
     let mut csv = csv_builder(delimiter).from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
-    // The next member boundary far enough from the open range's records to
-    // start a new range at, and the index of the next boundary to look at.
-    let mut cut: Option<Boundary> = None;
+    // The index of the next member boundary to look at.
     let mut next_boundary = 1; // boundary 0 is the start of the file
     // A new range whose first record is at `pending.records`, emitted only
     // once a record follows (no empty last range).
@@ -194,19 +192,22 @@ fn split_stream(file: FileIdentity, encoding: Encoding, target: u64, delimiter: 
         }
         row += 1;
         let pos = csv.position().byte();
+        // The last member boundary passed that is at least the target after
+        // the open range's first record: the next range starts decoding
+        // there, and its records at this record boundary (the first after it).
+        let mut cut: Option<Boundary> = None;
         let found = boundaries.borrow();
         while let Some(b) = found.get(next_boundary) {
             if b.decoded > pos {
                 break;
             }
             next_boundary += 1;
-            if cut.is_none() && b.decoded >= open.records + target {
+            if b.decoded >= open.records + target {
                 cut = Some(*b);
             }
         }
         drop(found);
-        // The first record boundary at or after the cut starts the next range.
-        if let Some(b) = cut.take_if(|b| b.decoded <= pos) {
+        if let Some(b) = cut {
             pending = Some(Open { at: b, records: pos, first_row: row });
         }
     }
