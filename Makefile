@@ -7,7 +7,7 @@ PLUGINS := words split-space hashtags
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
 
-.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-plugins chaos clean link
+.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions clean link
 
 all: build
 
@@ -64,6 +64,24 @@ bench-plugins: build
 bench: deps build
 	cargo run --release -p wc-host --example bench -- --mb 512
 
+## bench-compressed: the same 512 MB, gzip- and zstd-compressed (1 MiB pieces), words, against the plain baseline.
+bench-compressed: deps build
+	cargo run --release -p wc-host --example bench -- --mb 512 --plugins words --shapes files-gz,files-zst,single-gz,single-zst
+
+## man: the man page, generated from the command line's definition (clap_mangen), into dist/wc-host.1.
+man: host
+	@mkdir -p dist
+	$(BIN) man > dist/wc-host.1
+	@echo "dist/wc-host.1 (read it with: man -l dist/wc-host.1)"
+
+## completions: shell completion scripts (clap_complete) into dist/completions/.
+completions: host
+	@mkdir -p dist/completions
+	$(BIN) completions bash > dist/completions/wc-host.bash
+	$(BIN) completions zsh > dist/completions/_wc-host
+	$(BIN) completions fish > dist/completions/wc-host.fish
+	@ls dist/completions
+
 ## chaos: the chaos harness over 3 seeds on 200 MB (writes bench-data/chaos.json).
 chaos: deps build
 	cargo run --release -p wc-host --example chaos -- --mb 200 1 2 3
@@ -88,3 +106,4 @@ include plugins/python/python.mk
 clean:
 	cargo clean
 	rm -f plugins/*.wasm
+	rm -rf dist

@@ -5,6 +5,11 @@
 //!
 //!     cargo run --release -p wc-host --example bench -- [--mb 512] [--plugins split-space,words] [--shapes files,single]
 //!
+//! Compressed shapes (`make bench-compressed`): `files-gz`, `files-zst`,
+//! `single-gz`, `single-zst` are the same data compressed with `gen-data
+//! --compress` (pieces of 1 MiB of CSV); their counts must equal the plain
+//! baseline's, and their MB/s are given on disk and decoded.
+//!
 //! The baseline is the plain count a user could write: all cores, the csv
 //! crate, the plugin crate's rule compiled natively, no Redis, no WASM, no
 //! fault tolerance. It splits large files with the same record-aligned
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use wc_host::gen_data::{generate, GenOptions};
+use wc_host::gen_data::{compress_to, generate, Codec, GenOptions};
 use wc_host::input::{resolve_inputs, split_file, InputRange};
 use wc_plugin_sdk::Counts;
 
@@ -27,12 +32,16 @@ use wc_plugin_sdk::Counts;
 struct Row {
     shape: String,
     plugin: String,
+    /// Decoded (CSV) MB.
     mb: f64,
+    /// MB on disk (compressed size for compressed shapes).
+    mb_on_disk: f64,
     baseline_seconds: f64,
     wc_host_seconds: f64,
     ratio: f64,
     baseline_mb_per_s: f64,
     wc_host_mb_per_s: f64,
+    wc_host_mb_per_s_on_disk: f64,
     peak_rss_mb_coordinator: f64,
     peak_rss_mb_worker: f64,
     peak_rss_mb_redis: f64,
@@ -52,7 +61,8 @@ struct Options {
     /// Plugins to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "split-space,words")]
     plugins: Vec<String>,
-    /// Shapes: `files` (128 files) and/or `single` (one file).
+    /// Shapes: `files` (128 files) and/or `single` (one file); add `-gz` or
+    /// `-zst` for the same data compressed.
     #[arg(long, value_delimiter = ',', default_value = "files,single")]
     shapes: Vec<String>,
     /// Also measure what `--replicas-ack 1` costs (a master and a replica
@@ -71,7 +81,11 @@ fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     for shape in &shapes {
-        let files = if shape == "single" { 1 } else { 128 };
+        let (base_shape, codec) = match shape.split_once('-') {
+            Some((base, codec)) => (base, Some(codec.parse::<Codec>()?)),
+            None => (shape.as_str(), None),
+        };
+        let files = if base_shape == "single" { 1 } else { 128 };
         let dir = work.join(format!("bench-{mb}mb-{files}f"));
         if !dir.join(".complete").exists() {
             eprintln!("generating {mb} MB in {files} files into {} ...", dir.display());
@@ -79,20 +93,41 @@ fn main() -> anyhow::Result<()> {
             generate(&dir, &GenOptions { total_bytes: mb << 20, files, seed: 2026 })?;
             std::fs::write(dir.join(".complete"), b"")?;
         }
-        let bytes: u64 = resolve_inputs(&[dir.display().to_string()])?.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+        let plain_files = resolve_inputs(&[dir.display().to_string()])?;
+        let bytes: u64 = plain_files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+        let data = match codec {
+            None => dir.clone(),
+            Some(codec) => {
+                let cdir = work.join(format!("bench-{mb}mb-{files}f-{}", codec.extension()));
+                if !cdir.join(".complete").exists() {
+                    eprintln!("compressing {} into {} ...", dir.display(), cdir.display());
+                    let _ = std::fs::remove_dir_all(&cdir);
+                    std::fs::create_dir_all(&cdir)?;
+                    for f in &plain_files {
+                        let name = format!("{}.{}", f.file_name().unwrap().to_string_lossy(), codec.extension());
+                        compress_to(f, &cdir.join(name), codec, 1 << 20)?;
+                    }
+                    std::fs::write(cdir.join(".complete"), b"")?;
+                }
+                cdir
+            }
+        };
+        let on_disk: u64 = resolve_inputs(&[data.display().to_string()])?.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
         for plugin in &plugins {
             let (base_secs, base_counts) = baseline(&dir, plugin, threads)?;
-            let run = run_wc_host(&wc_host, &root.join(format!("plugins/{plugin}.wasm")), &dir, &work)?;
+            let run = run_wc_host(&wc_host, &root.join(format!("plugins/{plugin}.wasm")), &data, &work)?;
             let exact = run.counts == base_counts;
             let row = Row {
                 shape: shape.clone(),
                 plugin: plugin.clone(),
                 mb: bytes as f64 / 1e6,
+                mb_on_disk: on_disk as f64 / 1e6,
                 baseline_seconds: base_secs,
                 wc_host_seconds: run.seconds,
                 ratio: run.seconds / base_secs,
                 baseline_mb_per_s: bytes as f64 / 1e6 / base_secs,
                 wc_host_mb_per_s: bytes as f64 / 1e6 / run.seconds,
+                wc_host_mb_per_s_on_disk: on_disk as f64 / 1e6 / run.seconds,
                 peak_rss_mb_coordinator: run.rss_coordinator,
                 peak_rss_mb_worker: run.rss_worker,
                 peak_rss_mb_redis: run.rss_redis,
@@ -107,17 +142,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("| shape | plugin | MB | baseline s | wc-host s | ratio | wc-host MB/s | peak RSS MB coord / worker / Redis | Redis CPU s | Redis peak MB | pairs to Redis | exact |");
+    println!("| shape | plugin | MB (on disk) | baseline s | wc-host s | ratio | wc-host MB/s decoded (on disk) | peak RSS MB coord / worker / Redis | Redis CPU s | Redis peak MB | pairs to Redis | exact |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} / {:.0} / {:.0} | {:.2} | {:.0} | {} | {} |",
-            r.shape, r.plugin, r.mb, r.baseline_seconds, r.wc_host_seconds, r.ratio, r.wc_host_mb_per_s,
+            "| {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {:.1} ({:.1}) | {:.0} / {:.0} / {:.0} | {:.2} | {:.0} | {} | {} |",
+            r.shape, r.plugin, r.mb, r.mb_on_disk, r.baseline_seconds, r.wc_host_seconds, r.ratio, r.wc_host_mb_per_s, r.wc_host_mb_per_s_on_disk,
             r.peak_rss_mb_coordinator, r.peak_rss_mb_worker, r.peak_rss_mb_redis, r.redis_cpu_seconds, r.redis_peak_memory_mb,
             r.pairs_sent_to_redis, r.exact
         );
     }
-    std::fs::write(work.join(format!("bench-{mb}mb.json")), serde_json::to_string_pretty(&rows)?)?;
+    let compressed = if shapes.iter().any(|s| s.contains('-')) { "-compressed" } else { "" };
+    std::fs::write(work.join(format!("bench-{mb}mb{compressed}.json")), serde_json::to_string_pretty(&rows)?)?;
     anyhow::ensure!(rows.iter().all(|r| r.exact), "wc-host and the baseline disagree");
     if replication {
         replication_cost(&wc_host, &root, &work, mb)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use crate::input::{self, InputError, InputRange, ReadStats};
+use crate::input::{self, ColumnMap, Encoding, Header, InputError, InputRange, Planned, ReadOptions, ReadStats, SplitOptions};
 use crate::batch::{Batch, Location};
 use crate::plugin::{PluginError, PluginInstance};
 
@@ -28,28 +28,62 @@ pub struct RangeCounts {
     pub stats: ReadStats,
 }
 
-/// Runs the plugin over one range of a CSV file.
+/// Runs the plugin over one range of a CSV file, its columns under their
+/// own names, whatever the header.
 pub fn count_range(instance: &mut PluginInstance, params: &[(String, String)], range: &InputRange) -> Result<RangeCounts, CountError> {
-    let columns = instance.plugin().info().columns.clone();
+    count_range_with(instance, params, range, &ColumnMap::default(), None)
+}
+
+/// Runs the plugin over one range, its columns read from the headers `map`
+/// names, the file's header checked against `expected` (the job's).
+pub fn count_range_with(
+    instance: &mut PluginInstance,
+    params: &[(String, String)],
+    range: &InputRange,
+    map: &ColumnMap,
+    expected: Option<&Header>,
+) -> Result<RangeCounts, CountError> {
+    let options = ReadOptions { columns: instance.plugin().info().columns.clone(), map: map.clone(), expected: expected.cloned() };
     let mut task = instance.start_task(params)?;
-    let stats = input::read_range(range, &columns, |batch: &Batch, at: &Location| task.feed(batch, at).map_err(CountError::from))?;
-    let at = Location(format!("{} bytes {}-{}", range.file.path.display(), range.start, range.end));
+    let stats = input::read_range_with(range, &options, |batch: &Batch, at: &Location| task.feed(batch, at).map_err(CountError::from))?;
+    let at = Location(range.describe());
     let counts = task.finish(&at)?;
     Ok(RangeCounts { counts, stats })
 }
 
 /// Runs the plugin over whole files (splitting none) and merges the counts.
 pub fn count_files(instance: &mut PluginInstance, params: &[(String, String)], files: &[PathBuf]) -> Result<(CountMap, ReadStats), CountError> {
+    let (counts, stats, _) = count_files_with(instance, params, files, &ColumnMap::default(), &SplitOptions::default())?;
+    Ok((counts, stats))
+}
+
+/// [`count_files`] with a column mapping and a delimiter; also returns what
+/// planning had to say (zip members skipped, notes).
+pub fn count_files_with(
+    instance: &mut PluginInstance,
+    params: &[(String, String)],
+    files: &[PathBuf],
+    map: &ColumnMap,
+    options: &SplitOptions,
+) -> Result<(CountMap, ReadStats, Vec<Planned>), CountError> {
     let mut total = CountMap::default();
     let mut stats = ReadStats::default();
+    let mut notes = Vec::new();
     for path in files {
-        for range in input::split_file(path, u64::MAX)? {
-            let part = count_range(instance, params, &range)?;
+        let identity = input::FileIdentity::of(path)?;
+        let encoding = Encoding::detect(path)?;
+        let mut ranges = Vec::new();
+        input::plan_file(identity, encoding, u64::MAX, options, |planned| match planned {
+            Planned::Range(range) => ranges.push(range),
+            other => notes.push(other),
+        })?;
+        for range in ranges {
+            let part = count_range_with(instance, params, &range, map, None)?;
             merge(&mut total, part.counts);
             stats.add(&part.stats);
         }
     }
-    Ok((total, stats))
+    Ok((total, stats, notes))
 }
 
 /// Runs the plugin over texts given directly, as if each were one row whose

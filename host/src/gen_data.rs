@@ -332,6 +332,83 @@ pub fn generate(dir: &Path, opts: &GenOptions) -> Result<GenReport> {
     Ok(GenReport { files, bytes, rows })
 }
 
+/// How `gen-data --compress` compresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// Multi-member gzip (like `pigz --independent` or bgzip).
+    Gzip,
+    /// zstd, one frame per piece.
+    Zstd,
+}
+
+impl Codec {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gz",
+            Codec::Zstd => "zst",
+        }
+    }
+}
+
+impl std::str::FromStr for Codec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Codec> {
+        match s {
+            "gz" | "gzip" => Ok(Codec::Gzip),
+            "zst" | "zstd" => Ok(Codec::Zstd),
+            other => bail!("unknown compression `{other}` (known: gz, zst)"),
+        }
+    }
+}
+
+/// Compresses `src` into `src.gz` / `src.zst` as independent members
+/// (frames) of `member_bytes` of input each, cut anywhere (records cross
+/// member boundaries, as they do in real files). Returns the new path and
+/// its size.
+pub fn compress_file(src: &Path, codec: Codec, member_bytes: usize) -> Result<(PathBuf, u64)> {
+    let mut name = src.as_os_str().to_owned();
+    name.push(".");
+    name.push(codec.extension());
+    let dest = PathBuf::from(name);
+    compress_to(src, &dest, codec, member_bytes)?;
+    let size = std::fs::metadata(&dest)?.len();
+    Ok((dest, size))
+}
+
+/// [`compress_file`] into a path of the caller's choosing.
+pub fn compress_to(src: &Path, dest: &Path, codec: Codec, member_bytes: usize) -> Result<()> {
+    use std::io::Read;
+    let mut input = io::BufReader::with_capacity(1 << 20, File::open(src).with_context(|| format!("opening {}", src.display()))?);
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(dest).with_context(|| format!("creating {}", dest.display()))?);
+    let mut chunk = vec![0u8; member_bytes.max(1)];
+    loop {
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match input.read(&mut chunk[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        match codec {
+            Codec::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(&mut out, flate2::Compression::default());
+                enc.write_all(&chunk[..filled])?;
+                enc.finish()?;
+            }
+            Codec::Zstd => out.write_all(&zstd::bulk::compress(&chunk[..filled], 3)?)?,
+        }
+        if filled < chunk.len() {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

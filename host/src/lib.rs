@@ -22,7 +22,8 @@
 //!   its retries. Every write to a job's keys goes through it; its module
 //!   doc states the invariants.
 //! - [`plugin`]: the WebAssembly runtime and sandbox for counting plugins.
-//! - [`input`]: resolving inputs, splitting CSV files on record boundaries, reading ranges.
+//! - [`input`]: resolving inputs (CSV/TSV, gzip, zstd, bzip2, zip), splitting them
+//!   on record boundaries (compressed ones at member boundaries), reading ranges.
 //! - [`count`]: a plugin over ranges, files or texts, without Redis.
 //! - [`report`]: the progress line and the summary (presentation only).
 //! - [`html_report`]: the HTML report with its charts (presentation only).

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cases::{load_cases, run_case};
-use crate::count::{count_files, count_texts, sorted_desc, write_counts, CountMap};
-use crate::input::{resolve_inputs, ReadStats};
+use crate::input::InputFormat;
+use crate::count::{count_files_with, count_texts, sorted_desc, write_counts, CountMap};
+use crate::input::{resolve_inputs, Planned, ReadStats, SplitOptions};
 use crate::plugin::{PluginRuntime, SandboxPolicy, WIT_WORLD};
 use crate::report::printable;
 
@@ -66,6 +67,9 @@ pub struct CountSpec {
     pub output: Option<PathBuf>,
     pub json: bool,
     pub policy: SandboxPolicy,
+    /// Column mapping and delimiter (`mixed_headers` is implied: each file
+    /// is read by its own header).
+    pub format: InputFormat,
 }
 
 /// `plugin count`: count files or texts in this process.
@@ -80,7 +84,16 @@ pub fn count(args: CountSpec) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let (counts, stats): (CountMap, ReadStats) = if args.texts.is_empty() {
         let files = resolve_inputs(&args.files)?;
-        count_files(&mut instance, params, &files)?
+        let options = SplitOptions { delimiter: args.format.delimiter };
+        let (counts, stats, notes) = count_files_with(&mut instance, params, &files, &args.format.columns, &options)?;
+        for note in notes {
+            match note {
+                Planned::Skipped { file, member, reason } => eprintln!("warning: {}: member `{member}` skipped: {reason}", file.display()),
+                Planned::Note(note) => tracing::info!("{note}"),
+                Planned::Range(_) => {}
+            }
+        }
+        (counts, stats)
     } else {
         let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
         let bytes = texts.iter().map(|t| t.len() as u64).sum();

@@ -14,6 +14,14 @@ pub struct DeadTask {
     pub error: String,
 }
 
+/// An input the plan left out (a zip member that is not CSV), and why.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SkippedInput {
+    pub file: String,
+    pub member: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub job: String,
@@ -26,12 +34,23 @@ pub struct Summary {
     /// Partitions of the tasks (each its own stream and done-set).
     #[serde(default)]
     pub partitions: u32,
+    /// Bytes read from disk (compressed bytes of compressed inputs).
     pub bytes: u64,
+    /// Bytes of CSV text parsed (equal to `bytes` for plain inputs).
+    #[serde(default)]
+    pub decoded_bytes: u64,
     pub rows: u64,
     pub tokens: u64,
     pub distinct: u64,
     pub wall_seconds: f64,
+    /// On-disk MB/s.
     pub mb_per_second: f64,
+    /// Decoded (CSV text) MB/s.
+    #[serde(default)]
+    pub decoded_mb_per_second: f64,
+    /// Zip members left out (not CSV), reported.
+    #[serde(default)]
+    pub skipped_inputs: Vec<SkippedInput>,
     pub tasks_stolen: u64,
     /// Commits that `--replicas-ack` replicas did not acknowledge in time.
     #[serde(default)]
@@ -86,16 +105,19 @@ pub fn print_summary(s: &Summary) {
     };
     println!("job {} ({}){how}", s.job, s.plugin);
     println!(
-        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {} in {} ({:.1} MB/s)",
+        "{} tokens, {} distinct keys, {} rows, {} tasks from {} files, {} in {} ({})",
         s.tokens,
         s.distinct,
         s.rows,
         s.tasks,
         s.files,
-        mb(s.bytes),
+        bytes_label(s.bytes, s.decoded_bytes),
         human_seconds(s.wall_seconds),
-        s.mb_per_second
+        rate_label(s.mb_per_second, s.decoded_mb_per_second, s.bytes != s.decoded_bytes)
     );
+    for skipped in &s.skipped_inputs {
+        println!("skipped {}: member `{}`: {}", skipped.file, skipped.member, skipped.reason);
+    }
     println!(
         "faults: {} tasks stolen, {} resubmitted, {} duplicates suppressed, {} retries, {} dead-lettered, {} Redis restarts survived, {} workers respawned, {} failed checkpoints",
         s.tasks_stolen,
@@ -137,7 +159,10 @@ pub fn human_seconds(seconds: f64) -> String {
 /// What the progress line shows, as the coordinator knows it.
 #[derive(Clone, Debug, Default)]
 pub struct ProgressState {
+    /// Read from disk (compressed bytes of compressed inputs).
     pub bytes: u64,
+    /// CSV text parsed (equal to `bytes` for plain CSV).
+    pub decoded_bytes: u64,
     pub total_bytes: u64,
     pub tasks_done: u64,
     /// Planned so far (the total once `planning` is false).
@@ -208,7 +233,8 @@ pub fn progress_text(p: &ProgressState, rate_mb_s: f64) -> String {
     } else {
         "?".into()
     };
-    format!("{:.1}/{} {percent:.0}% · {rate_mb_s:.1} MB/s · {tasks} · ETA {eta} · {faults}", p.bytes as f64 / 1e6, mb(p.total_bytes))
+    let decoded = if p.decoded_bytes != p.bytes { format!(" ({:.1} MB decoded)", p.decoded_bytes as f64 / 1e6) } else { String::new() };
+    format!("{:.1}/{}{decoded} {percent:.0}% · {rate_mb_s:.1} MB/s · {tasks} · ETA {eta} · {faults}", p.bytes as f64 / 1e6, mb(p.total_bytes))
 }
 
 /// One live progress line on a terminal (log lines go above it, see
@@ -286,13 +312,31 @@ pub fn printable(key: &str) -> String {
     key.to_string()
 }
 
+/// `12.0 MB`, or `12.0 MB on disk, 48.0 MB decoded` when they differ.
+pub fn bytes_label(bytes: u64, decoded: u64) -> String {
+    if bytes == decoded {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} MB on disk, {:.1} MB decoded", bytes as f64 / 1e6, decoded as f64 / 1e6)
+    }
+}
+
+/// `40.0 MB/s`, or `10.0 MB/s on disk, 40.0 MB/s decoded`.
+pub fn rate_label(on_disk: f64, decoded: f64, compressed: bool) -> String {
+    if compressed {
+        format!("{on_disk:.1} MB/s on disk, {decoded:.1} MB/s decoded")
+    } else {
+        format!("{on_disk:.1} MB/s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_progress_text_says_planning_and_names_the_faults() {
-        let mut p = ProgressState { bytes: 50_000_000, total_bytes: 100_000_000, tasks_done: 3, tasks_known: 7, planning: true, faults: Faults::default() };
+        let mut p = ProgressState { bytes: 50_000_000, decoded_bytes: 50_000_000, total_bytes: 100_000_000, tasks_done: 3, tasks_known: 7, planning: true, faults: Faults::default() };
         let text = progress_text(&p, 10.0);
         assert_eq!(text, "50.0/100.0 MB 50% · 10.0 MB/s · tasks 3/7 planning… · ETA 5s · no faults");
         p.planning = false;

@@ -75,6 +75,10 @@ fn summary_from_redis(store: &mut Store, job: &str, meta: &JobMeta, query: &Quer
         distinct,
         wall_seconds,
         mb_per_second: c.first_mb_per_second.unwrap_or(c.bytes as f64 / 1e6 / wall_seconds.max(1e-9)),
+        decoded_bytes: c.decoded_bytes,
+        decoded_mb_per_second: c.decoded_bytes as f64 / 1e6 / wall_seconds.max(1e-9),
+        // Known to the run that planned the job (its summary and log).
+        skipped_inputs: Vec::new(),
         tasks_stolen: c.stolen,
         unreplicated_commits: c.unreplicated_commits,
         tasks_resubmitted: c.resubmitted,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::count::{count_range, RangeCounts};
+use crate::count::{count_range_with, RangeCounts};
 use crate::plugin::{PluginInstance, PluginRuntime, SandboxPolicy};
 use crate::protocol::{is_denied, is_out_of_memory, now_ms, CommitMode, Entry, EventKind, FailOutcome, JobMeta, Keys, Patience, Store, WorkerRecord};
 
@@ -186,7 +186,7 @@ impl Worker {
             }
             let label = format!("{} bytes {}-{}", entry.task.range.file.path.display(), entry.task.range.start, entry.task.range.end);
             self.seen.lock().unwrap().current = Some((entry.id.clone(), entry.partition, label));
-            let result = count_range(&mut self.instance, &self.meta.params, &entry.task.range);
+            let result = count_range_with(&mut self.instance, &self.meta.params, &entry.task.range, &self.meta.columns, self.meta.header.as_ref());
             if self.mode == WorkerMode::Sleep && first {
                 let nap = claim_timeout * 2 + Duration::from_secs(1);
                 tracing::warn!("worker {} (sleeping mode): stalling {nap:?} before committing task {}", self.name, entry.task.id);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::shared::{one_of, positive, PluginParams, SandboxArgs};
+use super::shared::{one_of, positive, FormatArgs, PluginParams, SandboxArgs};
 use crate::config::Config;
 use crate::coordinator::{JobSpec, ReportChoice};
 use crate::protocol::CommitMode;
@@ -16,7 +16,8 @@ pub struct RunArgs {
     /// The counting plugin (a WebAssembly component).
     #[arg(long, default_value = "plugins/words.wasm")]
     pub plugin: PathBuf,
-    /// CSV files, directories or globs [default: DATA_PATH from the config, else data/].
+    /// Inputs: CSV/TSV files (plain, .gz, .zst, .bz2), .zip archives,
+    /// directories (recursively) or globs [default: DATA_PATH from the config, else data/].
     pub data: Vec<String>,
     /// The configuration file (the seed's keys; see README).
     #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -93,6 +94,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub params: PluginParams,
     #[command(flatten)]
+    pub format: FormatArgs,
+    #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
 
@@ -124,6 +127,7 @@ impl RunArgs {
             replicas_ack: self.replicas_ack,
             params: self.params.plugin_args,
             policy: self.sandbox.policy(),
+            format: self.format.format(),
         })
     }
 

@@ -12,10 +12,17 @@ mod worker;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// `wc-host --version`: the host's version and the plugin contracts (WIT
+/// worlds) it runs.
+fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{} (plugin contract accepted: WIT world {})", env!("CARGO_PKG_VERSION"), crate::plugin::WIT_WORLD))
+}
 
 #[derive(Debug, Parser)]
-#[command(name = "wc-host", version, about = "Distributed, fault-tolerant word count with WebAssembly counting plugins")]
+#[command(name = "wc-host", version = version(), about = "Distributed, fault-tolerant word count with WebAssembly counting plugins")]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +49,22 @@ pub enum Command {
     Status(query::StatusArgs),
     /// Write a job's HTML report (charts, fault timeline), from Redis.
     Report(query::ReportArgs),
+    /// Print a shell completion script: `wc-host completions bash > /etc/bash_completion.d/wc-host`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout: `wc-host man > wc-host.1`.
+    #[command(hide = true)]
+    Man,
+}
+
+/// Shells `wc-host completions` writes for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +79,13 @@ pub struct GenDataArgs {
     pub files: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Compress each file (`gz`: multi-member gzip, `zst`: zstd frames),
+    /// in independent pieces of --member-kb of CSV so wc-host can split them.
+    #[arg(long, value_parser = ["gz", "zst"])]
+    pub compress: Option<String>,
+    /// CSV bytes per gzip member / zstd frame, KiB.
+    #[arg(long, default_value_t = 1024, requires = "compress")]
+    pub member_kb: usize,
 }
 
 impl Cli {
@@ -68,6 +98,19 @@ impl Cli {
             Some(Command::Top(args)) => crate::query::top(&args.spec()),
             Some(Command::Status(args)) => crate::query::status(&args.spec()),
             Some(Command::Report(args)) => crate::report_cmd::run(&args.spec()),
+            Some(Command::Completions { shell }) => {
+                let shell = match shell {
+                    Shell::Bash => clap_complete::Shell::Bash,
+                    Shell::Zsh => clap_complete::Shell::Zsh,
+                    Shell::Fish => clap_complete::Shell::Fish,
+                };
+                clap_complete::generate(shell, &mut Cli::command(), "wc-host", &mut std::io::stdout());
+                Ok(0)
+            }
+            Some(Command::Man) => {
+                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+                Ok(0)
+            }
             None => crate::coordinator::run(self.run.spec(self.quiet)?),
         }
     }
@@ -76,6 +119,26 @@ impl Cli {
 fn gen_data(args: &GenDataArgs) -> anyhow::Result<i32> {
     let opts = crate::gen_data::GenOptions { total_bytes: args.mb << 20, files: args.files, seed: args.seed };
     let report = crate::gen_data::generate(&args.dir, &opts)?;
-    println!("wrote {} files, {} rows, {} bytes to {}", report.files.len(), report.rows, report.bytes, args.dir.display());
+    match args.compress.as_deref() {
+        None => println!("wrote {} files, {} rows, {} bytes to {}", report.files.len(), report.rows, report.bytes, args.dir.display()),
+        Some(codec) => {
+            let codec: crate::gen_data::Codec = codec.parse()?;
+            let mut compressed = 0;
+            for file in &report.files {
+                let (_, size) = crate::gen_data::compress_file(file, codec, args.member_kb.max(1) << 10)?;
+                std::fs::remove_file(file)?;
+                compressed += size;
+            }
+            println!(
+                "wrote {} {} files, {} rows, {} bytes of CSV in {} compressed bytes to {}",
+                report.files.len(),
+                codec.extension(),
+                report.rows,
+                report.bytes,
+                compressed,
+                args.dir.display()
+            );
+        }
+    }
     Ok(0)
 }

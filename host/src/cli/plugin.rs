@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::shared::{PluginParams, SandboxArgs};
+use super::shared::{FormatArgs, PluginParams, SandboxArgs};
 use crate::plugin_cmd::{self, CountSpec};
 
 #[derive(Debug, Subcommand)]
@@ -34,13 +34,15 @@ pub enum PluginCommand {
 #[derive(Debug, Args)]
 pub struct PluginCountArgs {
     pub plugin: PathBuf,
-    /// CSV files, directories or globs.
+    /// CSV files (plain or compressed), zip archives, directories or globs.
     pub files: Vec<String>,
     /// Count this text instead of files (repeatable: one row each).
     #[arg(long)]
     pub text: Vec<String>,
     #[command(flatten)]
     pub params: PluginParams,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// How many top keys to print.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -67,6 +69,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
             output: args.output,
             json: args.json,
             policy: args.sandbox.policy(),
+            format: args.format.format(),
         }),
     }
 }

@@ -16,7 +16,7 @@ pub struct PluginParams {
     pub plugin_args: Vec<(String, String)>,
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .filter(|(k, _)| !k.is_empty())
@@ -72,5 +72,41 @@ pub fn positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err(format!("`{s}` must be a number greater than 0")),
+    }
+}
+
+/// How files are read: `--column`, `--delimiter`, `--mixed-headers`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FormatArgs {
+    /// Read the plugin's column PLUGIN_NAME from the file's column
+    /// FILE_HEADER, e.g. `--column text=body` (repeatable).
+    #[arg(long = "column", value_name = "PLUGIN_NAME=FILE_HEADER", value_parser = parse_key_value)]
+    pub columns: Vec<(String, String)>,
+    /// Field delimiter: `,` `\t` (or `tab`) `;` `|` [default: `\t` for .tsv files, else `,`].
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Read each file by its own header, instead of requiring every file
+    /// to have the first file's header.
+    #[arg(long)]
+    pub mixed_headers: bool,
+}
+
+impl FormatArgs {
+    pub fn format(&self) -> crate::input::InputFormat {
+        crate::input::InputFormat {
+            columns: crate::input::ColumnMap(self.columns.clone()),
+            delimiter: self.delimiter,
+            mixed_headers: self.mixed_headers,
+        }
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        ";" | "semicolon" => Ok(b';'),
+        "|" | "pipe" => Ok(b'|'),
+        other => Err(format!("`{other}` is not a supported delimiter (`,` `\\t` `;` `|`)")),
     }
 }

@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::count::CountMap;
+use crate::input::InputFormat;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
-use crate::report::{self, DeadTask, Faults, ProgressState, Summary};
+use crate::report::{self, DeadTask, Faults, ProgressState, SkippedInput, Summary};
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
 pub use supervise::worker_args;
@@ -58,6 +59,8 @@ pub struct JobSpec {
     pub replicas_ack: u32,
     pub params: Vec<(String, String)>,
     pub policy: SandboxPolicy,
+    /// How the files are read: column mapping, delimiter, headers.
+    pub format: InputFormat,
 }
 
 /// Partitions per primary when a Cluster's job does not say: enough that
@@ -97,7 +100,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     // Parameters are checked here, once, rather than by every task.
     drop(plugin.instantiate()?.start_task(&spec.params)?);
 
-    let planner = Planner::start(&spec.inputs, &config)?;
+    let planner = Planner::start(&spec.inputs, &config, &spec.format, &plugin.info().columns)?;
     let mut managed = match &spec.redis {
         Some(_) => None,
         None => {
@@ -111,7 +114,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     store.connect_once()?;
     let cluster = store.deployment().is_cluster();
     let partitions = partitions_for(&spec, &mut store)?;
-    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities, partitions);
+    let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities, &spec.format, partitions);
     store.keys = Keys::named(&job, &config.stream, &config.count_key, &config.fname_field, partitions);
     tracing::info!(
         "job {job}: {} files, {:.1} MB, plugin {}, {partitions} partition{}",
@@ -145,6 +148,9 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         commit_mode: spec.commit_mode,
         partitions,
         replicas_ack: spec.replicas_ack,
+        columns: spec.format.columns.clone(),
+        delimiter: spec.format.delimiter,
+        header: planner.header.clone(),
     };
     let progress_bar = !spec.quiet && std::io::stderr().is_terminal();
     let file_count = planner.files();
@@ -168,6 +174,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         submitted: HashSet::new(),
         resubmissions: 0,
         last_sample: None,
+        skipped: Vec::new(),
     };
     let resumed = previous_state.is_some();
     let reported_again = previous_state.as_deref() == Some(STATE_FINISHED);
@@ -286,6 +293,8 @@ struct Coordinator {
     resubmissions: u64,
     /// When the last progress sample was recorded.
     last_sample: Option<Instant>,
+    /// Zip members the plan left out, and why.
+    skipped: Vec<SkippedInput>,
 }
 
 impl Coordinator {
@@ -366,6 +375,7 @@ impl Coordinator {
             let counters = self.store.counters()?;
             progress.update(&ProgressState {
                 bytes: counters.bytes,
+                decoded_bytes: counters.decoded_bytes,
                 total_bytes: self.meta.total_bytes,
                 tasks_done: counters.tasks_done,
                 tasks_known: self.tasks.len() as u64,
@@ -441,8 +451,11 @@ impl Coordinator {
             .filter(|(t, d)| !**d && dead.contains_key(&t.id))
             .map(|(t, _)| DeadTask {
                 task: t.id.clone(),
-                file: t.range.file.path.display().to_string(),
-                bytes: format!("{}-{}", t.range.start, t.range.end),
+                file: t.range.label(),
+                bytes: match &t.range.encoded {
+                    None => format!("{}-{}", t.range.start, t.range.end),
+                    Some(e) => format!("{}-{} ({}, compressed)", t.range.start, t.range.end, e.encoding.name()),
+                },
                 error: dead[&t.id].clone(),
             })
             .collect();
@@ -465,6 +478,9 @@ impl Coordinator {
             distinct,
             wall_seconds,
             mb_per_second: c.first_mb_per_second.unwrap_or(c.bytes as f64 / 1e6 / wall_seconds.max(1e-9)),
+            decoded_bytes: c.decoded_bytes,
+            decoded_mb_per_second: c.decoded_bytes as f64 / 1e6 / wall_seconds.max(1e-9),
+            skipped_inputs: self.skipped.clone(),
             tasks_stolen: c.stolen,
             unreplicated_commits: c.unreplicated_commits,
             tasks_resubmitted: c.resubmitted,

@@ -10,13 +10,27 @@ use sha2::{Digest, Sha256};
 use super::Coordinator;
 use crate::protocol::{field, EventKind};
 use crate::config::Config;
-use crate::input::{resolve_inputs, split_identified, FileIdentity, InputError};
+use crate::input::{
+    plan_file, read_header, resolve_inputs, ColumnMap, Encoded, Encoding, FileIdentity, Header, InputError, InputFormat, InputRange, Planned, SplitOptions,
+};
 use crate::protocol::{CommitMode, Task};
+use crate::report::SkippedInput;
 
 /// The job's identity: the rule (plugin hash and parameters) and the input
-/// (each file's canonical path, size and mtime, and the split size), which
-/// determine the tasks, and the number of partitions, which places them.
-pub(super) fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Config, commit_mode: CommitMode, split_bytes: u64, files: &[FileIdentity], partitions: u32) -> String {
+/// (each file's canonical path, size and mtime, the split size, and how the
+/// files are read when that is not the default), which determine the tasks,
+/// and the number of partitions, which places them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn job_id(
+    plugin_hash: &str,
+    params: &[(String, String)],
+    config: &Config,
+    commit_mode: CommitMode,
+    split_bytes: u64,
+    files: &[FileIdentity],
+    format: &InputFormat,
+    partitions: u32,
+) -> String {
     let mut h = Sha256::new();
     h.update(plugin_hash.as_bytes());
     h.update(serde_json::to_vec(params).expect("params serialise"));
@@ -30,6 +44,10 @@ pub(super) fn job_id(plugin_hash: &str, params: &[(String, String)], config: &Co
     if partitions != 1 {
         h.update(partitions.to_le_bytes());
     }
+    // Left out when default, so that earlier jobs keep their ids.
+    if !format.is_default() {
+        h.update(serde_json::to_vec(&(&format.columns.0, format.delimiter, format.mixed_headers)).expect("format serialises"));
+    }
     hex::encode(&h.finalize()[..8])
 }
 
@@ -39,22 +57,30 @@ pub(super) struct Planner {
     pub identities: Vec<FileIdentity>,
     pub total_bytes: u64,
     pub split_bytes: u64,
-    tasks: Receiver<Result<Task, InputError>>,
+    /// The header every file must have (`None` with `--mixed-headers`, or
+    /// when no file has the plugin's columns).
+    pub header: Option<Header>,
+    tasks: Receiver<Result<Planned, InputError>>,
 }
 
 impl Planner {
-    /// Resolves the inputs and starts splitting them on a thread.
-    pub fn start(inputs: &[String], config: &Config) -> anyhow::Result<Planner> {
+    /// Resolves the inputs, takes each file's identity and encoding (here,
+    /// before the job starts, so the plan is of the files as they were),
+    /// finds the job's header, and starts splitting the files on a thread.
+    pub fn start(inputs: &[String], config: &Config, format: &InputFormat, columns: &[String]) -> anyhow::Result<Planner> {
         let files = resolve_inputs(inputs)?;
         let split_bytes = (config.split_mb * 1_048_576.0) as u64;
         let identities = files.iter().map(|f| FileIdentity::of(f)).collect::<Result<Vec<_>, _>>()?;
+        let encodings = files.iter().map(|f| Encoding::detect(f)).collect::<Result<Vec<_>, _>>()?;
         let total_bytes = identities.iter().map(|f| f.size).sum();
+        let options = SplitOptions { delimiter: format.delimiter };
+        let header = if format.mixed_headers { None } else { job_header(&identities, &encodings, &options, &format.columns, columns) };
         let (sender, tasks) = std::sync::mpsc::channel();
-        let planned = identities.clone();
+        let planned: Vec<(FileIdentity, Encoding)> = identities.iter().cloned().zip(encodings).collect();
         std::thread::Builder::new().name("planner".into()).spawn(move || {
-            for file in planned {
-                let sent = split_identified(file, split_bytes, |range| {
-                    let _ = sender.send(Ok(Task::new(range)));
+            for (file, encoding) in planned {
+                let sent = plan_file(file, encoding, split_bytes, &options, |planned| {
+                    let _ = sender.send(Ok(planned));
                 });
                 if let Err(e) = sent {
                     let _ = sender.send(Err(e));
@@ -62,7 +88,7 @@ impl Planner {
                 }
             }
         })?;
-        Ok(Planner { identities, total_bytes, split_bytes, tasks })
+        Ok(Planner { identities, total_bytes, split_bytes, header, tasks })
     }
 
     pub fn files(&self) -> usize {
@@ -78,7 +104,8 @@ impl Coordinator {
         let mut added = false;
         loop {
             match planner.tasks.try_recv() {
-                Ok(Ok(task)) => {
+                Ok(Ok(Planned::Range(range))) => {
+                    let task = Task::new(range);
                     // A task id twice (one file reached by two names) would
                     // never let the job finish; the resolver already folds those.
                     if self.task_ids.insert(task.id.clone()) {
@@ -86,6 +113,11 @@ impl Coordinator {
                         added = true;
                     }
                 }
+                Ok(Ok(Planned::Skipped { file, member, reason })) => {
+                    tracing::warn!("{}: member `{member}` skipped: {reason}", file.display());
+                    self.skipped.push(SkippedInput { file: file.display().to_string(), member, reason });
+                }
+                Ok(Ok(Planned::Note(note))) => tracing::warn!("plan: {note}"),
                 Ok(Err(e)) => return Err(e).context("planning the tasks"),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -114,4 +146,36 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// The first file (or zip member) whose header has the plugin's columns:
+/// every other file must have the same header. Files without those columns
+/// fail on their own, naming what they lack; unreadable ones too.
+fn job_header(identities: &[FileIdentity], encodings: &[Encoding], options: &SplitOptions, map: &ColumnMap, columns: &[String]) -> Option<Header> {
+    for (file, &encoding) in identities.iter().zip(encodings) {
+        let mut firsts: Vec<InputRange> = Vec::new();
+        if encoding == Encoding::Zip {
+            let _ = plan_file(file.clone(), encoding, u64::MAX, options, |planned| {
+                if let Planned::Range(range) = planned {
+                    firsts.push(range);
+                }
+            });
+        } else {
+            let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let encoded = encoding.is_stream().then_some(Encoded { encoding, member: None, skip: 0, len: None });
+            firsts.push(InputRange {
+                delimiter: crate::input::delimiter_for(&name, options.delimiter),
+                encoded,
+                ..InputRange::plain(file.clone(), 0, file.size, 1)
+            });
+        }
+        for range in firsts {
+            if let Ok(Some(header)) = read_header(&range) {
+                if columns.iter().all(|c| header.names.iter().any(|n| n == map.header_for(c))) {
+                    return Some(header);
+                }
+            }
+        }
+    }
+    None
 }

@@ -36,7 +36,7 @@ impl Store {
                 .arg("wc_commit_task_result").arg(4)
                 .arg(&p.stream).arg(&p.done).arg(&p.results).arg(&p.stats)
                 .arg(GROUP).arg(&entry.id).arg(&entry.task.id)
-                .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows)
+                .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows).arg(stats.decoded_bytes)
                 .arg(tokens).arg(pairs.len())
                 .arg(&blob)
                 .query(conn)
@@ -65,7 +65,7 @@ impl Store {
                 cmd.arg("atomic_increment_and_acknowledge").arg(6)
                     .arg(&p.stream).arg(&keys.counts).arg(&p.done).arg(&p.parts).arg(&p.partcount).arg(&p.stats)
                     .arg(GROUP).arg(&entry.id).arg(&entry.task.id).arg(index).arg(total)
-                    .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows);
+                    .arg(stats.rows).arg(stats.bytes).arg(stats.short_rows).arg(stats.invalid_utf8_rows).arg(stats.decoded_bytes);
                 for (key, n) in part.iter() {
                     cmd.arg(key.as_bytes()).arg(*n);
                 }

@@ -144,6 +144,12 @@ pub mod field {
     pub const PARTITIONS: &str = "partitions";
     /// Replicas that must acknowledge each commit (`--replicas-ack`; absent: 0).
     pub const REPLICAS_ACK: &str = "replicas_ack";
+    /// JSON `[[plugin column, file header], ...]` (`--column`); absent: none.
+    pub const COLUMNS: &str = "columns";
+    /// The `--delimiter` character; absent: by file name (`.tsv`: tab, else comma).
+    pub const DELIMITER: &str = "delimiter";
+    /// JSON `{file, names}`: the header every file must have; absent: any.
+    pub const HEADER: &str = "header";
     /// [`STATE_RUNNING`](super::STATE_RUNNING) or [`STATE_FINISHED`](super::STATE_FINISHED).
     pub const STATE: &str = "state";
 
@@ -151,6 +157,8 @@ pub mod field {
     pub const TASKS_DONE: &str = "tasks_done";
     pub const ROWS: &str = "rows";
     pub const BYTES: &str = "bytes";
+    /// Bytes of CSV text parsed (decoded bytes of compressed inputs).
+    pub const DECODED_BYTES: &str = "decoded_bytes";
     pub const SHORT_ROWS: &str = "short_rows";
     pub const INVALID_UTF8_ROWS: &str = "invalid_utf8_rows";
     pub const TOKENS: &str = "tokens";
@@ -185,8 +193,8 @@ pub mod field {
     pub const FINISHED_AT_MS: &str = "finished_at_ms";
 
     /// The fields the Lua library writes, as its `FIELD` table names them.
-    pub const WRITTEN_BY_FUNCTIONS: [&str; 12] =
-        [TASKS_DONE, ROWS, BYTES, SHORT_ROWS, INVALID_UTF8_ROWS, TOKENS, PAIRS, DUPLICATES, DUPLICATE_PARTS, RETRIES, DEAD, STATE];
+    pub const WRITTEN_BY_FUNCTIONS: [&str; 13] =
+        [TASKS_DONE, ROWS, BYTES, SHORT_ROWS, INVALID_UTF8_ROWS, DECODED_BYTES, TOKENS, PAIRS, DUPLICATES, DUPLICATE_PARTS, RETRIES, DEAD, STATE];
 }
 
 /// The job is being counted (or was interrupted).

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{field, Keys, STATE_FINISHED};
+use crate::input::{ColumnMap, Header};
 
 /// How workers commit counts; both go through the same done-set gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,14 @@ pub struct JobMeta {
     pub partitions: u32,
     /// Replicas that must acknowledge each commit (0: none asked).
     pub replicas_ack: u32,
+    /// `--column`: where the plugin's columns are in the files' headers.
+    pub columns: ColumnMap,
+    /// `--delimiter`; `None`: by file name. (Each task carries its file's
+    /// delimiter; this is what the job was asked.)
+    pub delimiter: Option<u8>,
+    /// The header every file must have (the first file's); `None`: any
+    /// header with the plugin's columns (`--mixed-headers`).
+    pub header: Option<Header>,
 }
 
 impl JobMeta {
@@ -67,7 +76,7 @@ impl JobMeta {
     }
 
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut fields = vec![
             (field::PLUGIN_HASH, self.plugin_hash.clone()),
             (field::PLUGIN_NAME, self.plugin_name.clone()),
             (field::PARAMS, serde_json::to_string(&self.params).expect("params serialise")),
@@ -81,7 +90,17 @@ impl JobMeta {
             (field::COMMIT_MODE, self.commit_mode.as_str().to_string()),
             (field::PARTITIONS, self.partitions.to_string()),
             (field::REPLICAS_ACK, self.replicas_ack.to_string()),
-        ]
+        ];
+        if !self.columns.is_empty() {
+            fields.push((field::COLUMNS, serde_json::to_string(&self.columns.0).expect("columns serialise")));
+        }
+        if let Some(d) = self.delimiter {
+            fields.push((field::DELIMITER, char::from(d).to_string()));
+        }
+        if let Some(header) = &self.header {
+            fields.push((field::HEADER, serde_json::to_string(header).expect("a header serialises")));
+        }
+        fields
     }
 
     pub fn from_hash(h: &HashMap<String, String>) -> anyhow::Result<JobMeta> {
@@ -106,6 +125,19 @@ impl JobMeta {
                 None => 1,
             },
             replicas_ack: number(h, field::REPLICAS_ACK) as u32,
+            columns: match h.get(field::COLUMNS) {
+                Some(json) => ColumnMap(serde_json::from_str(json).context("job meta: bad columns")?),
+                None => ColumnMap::default(),
+            },
+            delimiter: match h.get(field::DELIMITER) {
+                Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+                Some(d) => anyhow::bail!("job meta: bad delimiter `{d}`"),
+                None => None,
+            },
+            header: match h.get(field::HEADER) {
+                Some(json) => Some(serde_json::from_str(json).context("job meta: bad header")?),
+                None => None,
+            },
         })
     }
 }
@@ -121,6 +153,7 @@ pub struct JobCounters {
     pub dead: u64,
     pub rows: u64,
     pub bytes: u64,
+    pub decoded_bytes: u64,
     pub short_rows: u64,
     pub invalid_utf8_rows: u64,
     pub tokens: u64,
@@ -182,6 +215,7 @@ impl JobCounters {
             dead: n(field::DEAD),
             rows: n(field::ROWS),
             bytes: n(field::BYTES),
+            decoded_bytes: n(field::DECODED_BYTES),
             short_rows: n(field::SHORT_ROWS),
             invalid_utf8_rows: n(field::INVALID_UTF8_ROWS),
             tokens: n(field::TOKENS),

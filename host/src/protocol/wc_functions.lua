@@ -16,20 +16,20 @@ Rules kept by every function:
 * iterate ARGV, never unpack() it (unpack fails above ~8000 items).
 --]]
 
-local FIXED = 9 -- ARGV entries before the key/count pairs of a commit
+local FIXED = 10 -- ARGV entries before the key/count pairs of a commit
 
 -- Fields of the job's meta hash written here (protocol/keys.rs names the
 -- same in `field`; a test checks that the two agree).
 local FIELD = {
   tasks_done = 'tasks_done', rows = 'rows', bytes = 'bytes', short_rows = 'short_rows',
-  invalid_utf8_rows = 'invalid_utf8_rows', tokens = 'tokens', pairs = 'pairs',
+  invalid_utf8_rows = 'invalid_utf8_rows', decoded_bytes = 'decoded_bytes', tokens = 'tokens', pairs = 'pairs',
   duplicates = 'duplicates', duplicate_parts = 'duplicate_parts', retries = 'retries',
   dead = 'dead', state = 'state',
 }
 local FINISHED = 'finished' -- the value of FIELD.state once counts are published
 
 -- The per-task input statistics every commit carries, in ARGV order.
-local STATS = {FIELD.rows, FIELD.bytes, FIELD.short_rows, FIELD.invalid_utf8_rows}
+local STATS = {FIELD.rows, FIELD.bytes, FIELD.short_rows, FIELD.invalid_utf8_rows, FIELD.decoded_bytes}
 
 local function numbers_at(args, from, to)
   for i = from, to do
@@ -59,7 +59,7 @@ Applies one part of a task's counts, exactly once.
 KEYS: stream, counts (zset), done (set of task ids), parts (set of applied
       part ids), partcount (hash task id -> parts applied), meta (hash)
 ARGV: group, entry id, task id, part index, part total,
-      rows, bytes, short rows, invalid-utf8 rows, then key, count, ...
+      rows, bytes, short rows, invalid-utf8 rows, decoded bytes, then key, count, ...
 
 A task whose counts are too many for one bounded call is sent in parts; the
 parts are a deterministic function of the task (keys sorted, fixed size), so
@@ -77,7 +77,7 @@ local function atomic_increment_and_acknowledge(keys, args)
   if not part or not parts or part < 0 or part >= parts or (n - FIXED) % 2 ~= 0 then
     return redis.error_reply('ERR wc: malformed commit for task ' .. tostring(task))
   end
-  if not numbers_at(args, 6, 9) then
+  if not numbers_at(args, 6, 10) then
     return redis.error_reply('ERR wc: malformed stats for task ' .. task)
   end
   for i = FIXED + 2, n, 2 do
@@ -129,16 +129,16 @@ task instead of one ZINCRBY per (task, key) pair.
 
 KEYS: stream, done (set), results (hash task id -> blob), meta
 ARGV: group, entry id, task id, rows, bytes, short rows, invalid-utf8 rows,
-      tokens, pairs, blob
+      decoded bytes, tokens, pairs, blob
 Returns 1 when stored, 0 for a duplicate.
 --]]
 local function commit_task_result(keys, args)
   local stream, done, results, meta = keys[1], keys[2], keys[3], keys[4]
-  local group, entry, task, blob = args[1], args[2], args[3], args[10]
-  if #args ~= 10 or not blob then
+  local group, entry, task, blob = args[1], args[2], args[3], args[11]
+  if #args ~= 11 or not blob then
     return redis.error_reply('ERR wc: malformed result commit for task ' .. tostring(task))
   end
-  if not numbers_at(args, 4, 9) then
+  if not numbers_at(args, 4, 10) then
     return redis.error_reply('ERR wc: malformed stats for task ' .. task)
   end
   -- The gate.
@@ -151,8 +151,8 @@ local function commit_task_result(keys, args)
   ack_and_delete(stream, group, entry)
   redis.call('HINCRBY', meta, FIELD.tasks_done, 1)
   add_stats(meta, args, 4)
-  redis.call('HINCRBY', meta, FIELD.tokens, args[8])
-  redis.call('HINCRBY', meta, FIELD.pairs, args[9])
+  redis.call('HINCRBY', meta, FIELD.tokens, args[9])
+  redis.call('HINCRBY', meta, FIELD.pairs, args[10])
   return 1
 end
 

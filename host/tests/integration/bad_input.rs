@@ -8,6 +8,10 @@
 //!
 //! — and never a panic or a hang: every run here has a deadline, past which
 //! wc-host is killed and the test fails.
+//!
+//! Jobs that mix the generated twcs file with small files of another header
+//! (`id,text`) pass `--mixed-headers`: by default every file of a job must
+//! have the first file's header (issue 14; see `inputs.rs`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -116,7 +120,7 @@ fn header_only_file_counts_nothing_and_is_not_an_error() {
     let good = good_file(dir.path(), 102);
     write(dir.path(), "header-only.csv", b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n");
     write(dir.path(), "header-only-no-newline.csv", b"id,text");
-    let r = run_job_within("split-space", &["--redis", &redis.url(), &arg(dir.path())], JOB_SECS);
+    let r = run_job_within("split-space", &["--redis", &redis.url(), "--mixed-headers", &arg(dir.path())], JOB_SECS);
     assert_clean(&r);
     assert_eq!(summary_u64(&r.summary, "tasks"), 3, "{}", r.summary);
     assert_counts_eq(&r.counts, &reference_split_space(&[good.clone()]));
@@ -171,7 +175,7 @@ fn ragged_rows_short_ones_skipped_and_reported_long_ones_counted() {
     let dir = tempfile::tempdir().unwrap();
     let good = good_file(dir.path(), 104);
     let ragged = write(dir.path(), "ragged.csv", RAGGED);
-    let r = run_job_within("split-space", &["--redis", &redis.url(), &arg(dir.path())], JOB_SECS);
+    let r = run_job_within("split-space", &["--redis", &redis.url(), "--mixed-headers", &arg(dir.path())], JOB_SECS);
     assert_clean(&r);
     assert_eq!(summary_u64(&r.summary, "short_rows"), 2, "{}", r.summary);
     assert_eq!(summary_u64(&r.summary, "rows"), reference_rows(&[good.clone()]) + 6, "{}", r.summary);
@@ -235,7 +239,7 @@ fn invalid_utf8_is_counted_with_replacement_characters_and_reported() {
         "latin1.csv",
         b"id,text,note\n1,caf\xe9 au lait,x\n2,plain text,x\n3,\xff\xfe bad start,x\n4,\"quoted \xc3 broken\",x\n5,fine,\xff\n",
     );
-    let r = run_job_within("split-space", &["--redis", &redis.url(), &arg(dir.path())], JOB_SECS);
+    let r = run_job_within("split-space", &["--redis", &redis.url(), "--mixed-headers", &arg(dir.path())], JOB_SECS);
     assert_clean(&r);
     assert_eq!(summary_u64(&r.summary, "invalid_utf8_rows"), 3, "{}", r.summary);
     let bad = map(&[
@@ -263,7 +267,7 @@ fn nul_bytes_in_text_are_counted_as_characters() {
     let dir = tempfile::tempdir().unwrap();
     let good = good_file(dir.path(), 106);
     write(dir.path(), "nul.csv", b"id,text\n1,nul\0inside\n2,\"quoted\0 nul\"\n3,\0\n4,\0\0 \0\n");
-    let r = run_job_within("split-space", &["--redis", &redis.url(), &arg(dir.path())], JOB_SECS);
+    let r = run_job_within("split-space", &["--redis", &redis.url(), "--mixed-headers", &arg(dir.path())], JOB_SECS);
     assert_clean(&r);
     assert_eq!(summary_u64(&r.summary, "invalid_utf8_rows"), 0);
     let bad = map(&[("nul\0inside", 1), ("quoted\0", 1), ("nul", 1), ("\0", 2), ("\0\0", 1)]);

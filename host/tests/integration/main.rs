@@ -11,6 +11,7 @@ mod cluster;
 mod evil_jobs;
 mod evil_plugins;
 mod failover;
+mod inputs;
 mod jobs;
 mod plugin_counts;
 mod protocol_functions;

@@ -57,7 +57,7 @@ fn commit(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, part: usi
     let mut cmd = redis::cmd("FCALL");
     cmd.arg("atomic_increment_and_acknowledge").arg(6)
         .arg(&keys.stream).arg(&keys.counts).arg(&keys.done).arg(&keys.parts).arg(&keys.partcount).arg(&keys.meta)
-        .arg(GROUP).arg(entry).arg(task).arg(part).arg(parts).arg(10).arg(100).arg(0).arg(0);
+        .arg(GROUP).arg(entry).arg(task).arg(part).arg(parts).arg(10).arg(100).arg(0).arg(0).arg(100);
     for (k, n) in pairs {
         cmd.arg(*k).arg(*n);
     }
@@ -177,7 +177,7 @@ fn a_failing_task_is_retried_then_dead_lettered() {
 fn commit_result(conn: &mut Connection, keys: &Keys, entry: &str, task: &str, blob: &[u8]) -> redis::RedisResult<i64> {
     redis::cmd("FCALL").arg("wc_commit_task_result").arg(4)
         .arg(&keys.stream).arg(&keys.done).arg(&keys.results).arg(&keys.meta)
-        .arg(GROUP).arg(entry).arg(task).arg(10).arg(100).arg(0).arg(0).arg(3).arg(2).arg(blob)
+        .arg(GROUP).arg(entry).arg(task).arg(10).arg(100).arg(0).arg(0).arg(100).arg(3).arg(2).arg(blob)
         .query(conn)
 }
 
