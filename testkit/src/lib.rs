@@ -5,14 +5,18 @@
 
 pub mod chaos;
 mod cluster;
+mod hosts;
 mod jobs;
+mod netns;
 mod paths;
 mod procs;
 mod redis;
 mod reference;
 
 pub use cluster::*;
+pub use hosts::*;
 pub use jobs::*;
+pub use netns::*;
 pub use paths::*;
 pub use procs::*;
 pub use redis::*;

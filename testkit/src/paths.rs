@@ -109,10 +109,16 @@ pub fn evil_plugins() -> &'static (PathBuf, PathBuf) {
 /// The wc-host binary of the running test or example's build: tests run
 /// from `target/PROFILE/deps/`, examples from `target/PROFILE/examples/`,
 /// and the binary sits in `target/PROFILE/` (cargo builds it before a
-/// package's integration tests).
+/// package's integration tests). `WC_HOST_BIN` overrides it (a copy of
+/// one's own build when several worktrees share a target directory).
 pub fn wc_host_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("WC_HOST_BIN").filter(|b| !b.is_empty()) {
+            let bin = PathBuf::from(bin);
+            assert!(bin.is_file(), "WC_HOST_BIN={} is not a file", bin.display());
+            return bin;
+        }
         let exe = std::env::current_exe().expect("the running executable");
         let profile_dir = exe.parent().and_then(Path::parent).expect("an executable under target/PROFILE/");
         let bin = profile_dir.join("wc-host");

@@ -10,6 +10,7 @@ mod chaos_short;
 mod cluster;
 mod evil_jobs;
 mod evil_plugins;
+mod hosts;
 mod jobs;
 mod plugin_counts;
 mod protocol_functions;
