@@ -7,7 +7,7 @@ PLUGINS := words split-space hashtags
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
 
-.PHONY: all build plugins host deps run test test-plugins bench bench-plugins chaos clean link
+.PHONY: all build plugins host deps run test test-plugins bench bench-plugins chaos cluster-demo bench-commit clean link
 
 all: build
 
@@ -61,6 +61,15 @@ bench: deps build
 ## chaos: the chaos harness over 3 seeds on 200 MB (writes bench-data/chaos.json).
 chaos: deps build
 	cargo run --release -p wc-host --example chaos -- --mb 200 1 2 3
+
+## cluster-demo: a Redis Cluster job with workers in 3 network namespaces, a link cut and a primary SIGKILLed (needs root).
+cluster-demo: deps build
+	@[ "$$(id -u)" = 0 ] || { echo "make cluster-demo needs root (network namespaces): sudo make cluster-demo"; exit 1; }
+	cargo run --release -p wc-host --example cluster_demo
+
+## bench-commit: task commits per second on one primary and on a 3-primary Cluster (writes bench-data/bench-commit.json).
+bench-commit: deps build
+	cargo run --release -p wc-host --example bench_commit
 
 include plugins/python/python.mk
 

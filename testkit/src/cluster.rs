@@ -68,7 +68,7 @@ impl ClusterNode {
         }
     }
 
-    fn try_conn(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+    pub(crate) fn try_conn(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
         let client = redis::Client::open(format!("redis://{}/", self.addr())).unwrap();
         match &self.netns {
             Some(ns) => in_netns(ns, || client.get_connection_with_timeout(timeout)),

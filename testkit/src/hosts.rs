@@ -95,6 +95,29 @@ impl Drop for HostWorker {
     }
 }
 
+/// Stops `host`'s workers, and if one of them holds a task it has not
+/// committed, cuts the host's link before they go on; else lets them run a
+/// little and tries again. The held tasks are returned: the workers will try
+/// to commit them with the link down.
+pub fn cut_while_holding(lab: &NetLab, cluster: &RedisCluster, job: &str, workers: &[HostWorker], host: &str) -> Vec<HeldTask> {
+    let mine: Vec<&HostWorker> = workers.iter().filter(|w| w.host == host).collect();
+    for attempt in 0..100 {
+        mine.iter().for_each(|w| w.signal(libc::SIGSTOP));
+        // Whatever they had sent is applied by now.
+        std::thread::sleep(Duration::from_millis(150));
+        let held: Vec<HeldTask> =
+            cluster.held_tasks(job).into_iter().filter(|h| mine.iter().any(|w| w.name == h.consumer) && !cluster.task_done(job, h)).collect();
+        if !held.is_empty() {
+            lab.cut(host);
+            mine.iter().for_each(|w| w.signal(libc::SIGCONT));
+            return held;
+        }
+        mine.iter().for_each(|w| w.signal(libc::SIGCONT));
+        std::thread::sleep(Duration::from_millis(20 + 7 * (attempt % 5)));
+    }
+    panic!("{host}'s workers never held a task")
+}
+
 /// The Cluster slot of `key` (its hash tag's, if it has one).
 pub fn key_slot(key: &str) -> u16 {
     if let Some(open) = key.find('{') {
@@ -124,9 +147,25 @@ impl RedisCluster {
         &self.nodes[self.primary_of_slot(key_slot(key))]
     }
 
-    /// `cmd` (whose keys are all in `key`'s slot) on the primary serving `key`.
+    /// `cmd` (whose keys are all in `key`'s slot) on the primary serving
+    /// `key`; through a failover (the cluster down, the primary gone, a
+    /// replica not promoted yet) it tries again for up to 30 s.
     pub fn query_key<T: redis::FromRedisValue>(&self, key: &str, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-        cmd.query(&mut self.node_for(key).conn())
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let node = &self.nodes[self.primary_of_slot(key_slot(key))];
+            let result = if node.is_running() {
+                node.try_conn(Duration::from_secs(2)).and_then(|mut c| cmd.query(&mut c))
+            } else {
+                Err(redis::RedisError::from((redis::ErrorKind::ClusterDown, "the slot's primary is not running")))
+            };
+            match result {
+                Err(e) if Instant::now() < deadline && (e.is_cluster_error() || e.is_io_error() || e.is_connection_refusal() || e.is_timeout()) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The job started last on the cluster (`wc:latest-job`), once its meta
@@ -150,7 +189,7 @@ impl RedisCluster {
     /// The hash tags of `job`'s partitions (from its meta hash).
     pub fn partition_tags(&self, job: &str) -> Vec<String> {
         let meta = format!("wc:{{{job}}}:meta");
-        let p: Option<u32> = self.query_key(&meta, redis::cmd("HGET").arg(&meta).arg("partitions")).unwrap();
+        let p: Option<u32> = self.query_key(&meta, redis::cmd("HGET").arg(&meta).arg("partitions")).unwrap_or_else(|e| panic!("{meta}: {e}"));
         match p.unwrap_or(1) {
             1 => vec![job.to_string()],
             p => (0..p).map(|i| format!("{job}.{i}")).collect(),
@@ -163,12 +202,11 @@ impl RedisCluster {
         let mut held = Vec::new();
         for (partition, tag) in self.partition_tags(job).iter().enumerate() {
             let stream = format!("wc:{{{tag}}}:files");
-            let mut conn = self.node_for(&stream).conn();
-            let Ok(pending) = redis::cmd("XPENDING").arg(&stream).arg("workers").arg("-").arg("+").arg(1000).query::<StreamPendingCountReply>(&mut conn) else {
+            let Ok(pending) = self.query_key::<StreamPendingCountReply>(&stream, redis::cmd("XPENDING").arg(&stream).arg("workers").arg("-").arg("+").arg(1000)) else {
                 continue;
             };
             for p in pending.ids {
-                let Ok(range) = redis::cmd("XRANGE").arg(&stream).arg(&p.id).arg(&p.id).query::<StreamRangeReply>(&mut conn) else { continue };
+                let Ok(range) = self.query_key::<StreamRangeReply>(&stream, redis::cmd("XRANGE").arg(&stream).arg(&p.id).arg(&p.id)) else { continue };
                 let Some(task) = range.ids.first().and_then(|e| e.get::<String>("task")) else { continue };
                 held.push(HeldTask { partition: partition as u32, entry: p.id, consumer: p.consumer, task });
             }

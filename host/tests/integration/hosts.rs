@@ -9,8 +9,6 @@
 //! Needs root and `ip netns`; skipped otherwise, except under `CI=true` as
 //! root, where it fails instead.
 
-use std::time::Duration;
-
 use wc_testkit::*;
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
@@ -26,29 +24,6 @@ fn lab_or_skip(test: &str, labels: &[&str]) -> Option<NetLab> {
             None
         }
     }
-}
-
-/// Stops `host`'s workers, and if one of them holds a task it has not
-/// committed, cuts the host's link before they go on; else lets them run a
-/// little and tries again. The held tasks are returned: the workers will try
-/// to commit them with the link down.
-fn cut_while_holding(lab: &NetLab, cluster: &RedisCluster, job: &str, workers: &[HostWorker], host: &str) -> Vec<HeldTask> {
-    let mine: Vec<&HostWorker> = workers.iter().filter(|w| w.host == host).collect();
-    for attempt in 0..100 {
-        mine.iter().for_each(|w| w.signal(libc::SIGSTOP));
-        // Whatever they had sent is applied by now.
-        std::thread::sleep(Duration::from_millis(150));
-        let held: Vec<HeldTask> =
-            cluster.held_tasks(job).into_iter().filter(|h| mine.iter().any(|w| w.name == h.consumer) && !cluster.task_done(job, h)).collect();
-        if !held.is_empty() {
-            lab.cut(host);
-            mine.iter().for_each(|w| w.signal(libc::SIGCONT));
-            return held;
-        }
-        mine.iter().for_each(|w| w.signal(libc::SIGCONT));
-        std::thread::sleep(Duration::from_millis(20 + 7 * (attempt % 5)));
-    }
-    panic!("{host}'s workers never held a task")
 }
 
 #[test]
