@@ -1,0 +1,203 @@
+//! `make bench-commit`: how many task commits per second one Redis primary
+//! sustains, and the same job on a 3-primary Cluster. Many workers, small
+//! tasks (`--split-mb 0.01`: ~10 KB ranges), a cheap plugin (split-space),
+//! so that the commit path (claim, commit function, the coordinator merging
+//! results) is what is measured. Printed as a table and written to
+//! `bench-data/bench-commit.json`.
+//!
+//!     cargo run --release -p wc-host --example bench_commit -- [--mb 24] [--workers 8] [--runs 2]
+//!
+//! Two figures per deployment: commits per second of wall time on this
+//! machine (workers, coordinator and Redis share its cores, so this is a
+//! lower bound), and commits per CPU-second of the busiest primary (what one
+//! primary sustains with a core of its own: Redis runs commands on one
+//! thread). The counts are checked against an independent count.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use wc_testkit::*;
+
+#[derive(clap::Parser)]
+struct Options {
+    /// Size of the generated data, MB.
+    #[arg(long, default_value_t = 24.0)]
+    mb: f64,
+    /// Task size, MB.
+    #[arg(long, default_value_t = 0.01)]
+    split_mb: f64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+    /// Runs per deployment (the best is kept).
+    #[arg(long, default_value_t = 2)]
+    runs: usize,
+}
+
+#[derive(Serialize, Clone)]
+struct Row {
+    deployment: String,
+    primaries: usize,
+    partitions: u64,
+    workers: usize,
+    tasks: u64,
+    task_kb: f64,
+    /// The whole job, start to exit.
+    wall_seconds: f64,
+    /// Tasks committed per second between 10 % and 90 % of the job.
+    commits_per_second: f64,
+    /// CPU seconds of each primary during the job.
+    primary_cpu_seconds: Vec<f64>,
+    /// Tasks committed on each primary (its partitions' done-sets).
+    primary_tasks: Vec<u64>,
+    /// min over primaries of tasks / CPU seconds: one primary's ceiling.
+    commits_per_primary_cpu_second: f64,
+    exact: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let o: Options = clap::Parser::parse();
+    let busy: Vec<String> = processes_mentioning("rustc").into_iter().map(|p| p.to_string()).collect();
+    if !busy.is_empty() {
+        eprintln!("warning: rustc is running (pids {}): the figures will be low", busy.join(" "));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out_dir = root.join("bench-data");
+    std::fs::create_dir_all(&out_dir)?;
+    let (dir, files) = gen_data(o.mb, 4, 77);
+    let want = reference_split_space(&files);
+    let data = dir.path().display().to_string();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    println!("{} MB in ~{:.0} KB tasks, split-space, {} workers; machine: {threads} cores", o.mb, o.split_mb * 1024.0, o.workers);
+
+    let mut rows = Vec::new();
+    for primaries in [1usize, 3] {
+        let mut best: Option<Row> = None;
+        for _ in 0..o.runs {
+            let row = if primaries == 1 { run_single(&o, &data, &want) } else { run_cluster(&o, &data, &want, primaries) };
+            eprintln!("  {} : {:.0} commits/s, {:.0} per primary CPU-second", row.deployment, row.commits_per_second, row.commits_per_primary_cpu_second);
+            if best.as_ref().is_none_or(|b| row.commits_per_second > b.commits_per_second) {
+                best = Some(row);
+            }
+        }
+        rows.push(best.unwrap());
+    }
+
+    println!();
+    println!("| deployment | partitions | tasks | job wall s | commits/s (this machine, steady) | primary CPU s | commits per primary CPU-s | exact |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        let cpu: Vec<String> = r.primary_cpu_seconds.iter().map(|c| format!("{c:.2}")).collect();
+        println!(
+            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {} |",
+            r.deployment,
+            r.partitions,
+            r.tasks,
+            r.wall_seconds,
+            r.commits_per_second,
+            cpu.join(" / "),
+            r.commits_per_primary_cpu_second,
+            r.exact
+        );
+    }
+    let path = out_dir.join("bench-commit.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&serde_json::json!({ "mb": o.mb, "split_mb": o.split_mb, "workers": o.workers, "cores": threads, "rows": rows }))?)?;
+    println!("\nwritten to {}", path.display());
+    anyhow::ensure!(rows.iter().all(|r| r.exact), "counts differ from the independent count");
+    Ok(())
+}
+
+fn job_args<'a>(url: &'a str, split: &'a str, workers: &'a str, data: &'a str) -> Vec<&'a str> {
+    vec!["--redis", url, "--split-mb", split, "--workers", workers, "--checkpoint-interval", "0", data]
+}
+
+/// Samples the tasks done while the job (process `pid`) runs: the commit
+/// rate between 10 % and 90 % of the final count (planning, start-up and
+/// the final reduce left out), and the whole job's wall time.
+fn steady_rate(pid: u32, mut done: impl FnMut() -> u64) -> (f64, f64) {
+    let started = Instant::now();
+    let mut samples = vec![(0.0, 0)];
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        samples.push((started.elapsed().as_secs_f64(), done()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let total = samples.last().map_or(0, |s| s.1);
+    let at = |fraction: f64| *samples.iter().find(|s| s.1 as f64 >= fraction * total as f64).unwrap_or(&samples[samples.len() - 1]);
+    let ((t0, d0), (t1, d1)) = (at(0.1), at(0.9));
+    ((d1 - d0) as f64 / (t1 - t0).max(1e-9), wall)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+}
+
+fn cpu_seconds(conn: &mut redis::Connection) -> f64 {
+    let info: redis::InfoDict = redis::cmd("INFO").arg("cpu").query(conn).unwrap();
+    info.get::<f64>("used_cpu_sys").unwrap_or(0.0) + info.get::<f64>("used_cpu_user").unwrap_or(0.0)
+}
+
+fn scard_sum(conn: &mut redis::Connection, pattern: &str) -> u64 {
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(conn).unwrap();
+    keys.iter().map(|k| redis::cmd("SCARD").arg(k).query::<u64>(conn).unwrap_or(0)).sum()
+}
+
+fn run_single(o: &Options, data: &str, want: &HashMap<String, u64>) -> Row {
+    let server = RedisServer::start();
+    // A replica, as each Cluster primary has: replicating is part of a commit's cost.
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &server.port.to_string()]);
+    poll_until(30, "the replica in sync", || {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut replica.conn()).unwrap_or_default();
+        info.contains("master_link_status:up")
+    });
+    let (split, workers) = (o.split_mb.to_string(), o.workers.to_string());
+    let url = server.url();
+    let before = cpu_seconds(&mut server.conn());
+    let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
+    let mut conn = server.conn();
+    let (rate, wall) = steady_rate(job.child.id(), || scard_sum(&mut conn, "wc:{*}:done"));
+    let r = finish_job_within(job, 1800);
+    let cpu = cpu_seconds(&mut server.conn()) - before;
+    assert!(r.status.success(), "{}", r.stderr);
+    let tasks = summary_u64(&r.summary, "tasks");
+    let done = scard_sum(&mut server.conn(), "wc:{*}:done");
+    row("one server + replica", 1, &r, o, (rate, wall), vec![cpu], vec![done], tasks, want)
+}
+
+fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: usize) -> Row {
+    let cluster = RedisCluster::start(primaries);
+    let (split, workers) = (o.split_mb.to_string(), o.workers.to_string());
+    let url = cluster.url();
+    let ps = cluster.primaries();
+    let before: Vec<f64> = ps.iter().map(|&i| cpu_seconds(&mut cluster.nodes[i].conn())).collect();
+    let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
+    let mut conns: Vec<redis::Connection> = ps.iter().map(|&i| cluster.nodes[i].conn()).collect();
+    let (rate, wall) = steady_rate(job.child.id(), || conns.iter_mut().map(|c| scard_sum(c, "wc:{*}:done")).sum());
+    let r = finish_job_within(job, 1800);
+    assert!(r.status.success(), "{}", r.stderr);
+    let cpu: Vec<f64> = ps.iter().zip(&before).map(|(&i, b)| cpu_seconds(&mut cluster.nodes[i].conn()) - b).collect();
+    let done: Vec<u64> = ps.iter().map(|&i| scard_sum(&mut cluster.nodes[i].conn(), "wc:{*}:done")).collect();
+    let tasks = summary_u64(&r.summary, "tasks");
+    row(&format!("Cluster, {primaries} primaries + replicas"), primaries, &r, o, (rate, wall), cpu, done, tasks, want)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (f64, f64), cpu: Vec<f64>, done: Vec<u64>, tasks: u64, want: &HashMap<String, u64>) -> Row {
+    let per_cpu = done.iter().zip(&cpu).map(|(d, c)| *d as f64 / c.max(1e-9)).fold(f64::INFINITY, f64::min);
+    Row {
+        deployment: name.into(),
+        primaries,
+        partitions: summary_u64(&r.summary, "partitions"),
+        workers: o.workers,
+        tasks,
+        task_kb: o.mb * 1024.0 / tasks.max(1) as f64,
+        wall_seconds: wall,
+        commits_per_second: rate,
+        primary_cpu_seconds: cpu,
+        primary_tasks: done,
+        commits_per_primary_cpu_second: per_cpu,
+        exact: &r.counts == want,
+    }
+}
