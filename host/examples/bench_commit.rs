@@ -54,6 +54,11 @@ struct Row {
     primary_tasks: Vec<u64>,
     /// min over primaries of tasks / CPU seconds: one primary's ceiling.
     commits_per_primary_cpu_second: f64,
+    /// Commands the primaries processed per task committed (claims, reads,
+    /// steal scans, the commit, the coordinator's polling).
+    commands_per_commit: f64,
+    /// The same by command (those with at least 0.05 per task).
+    calls_per_commit: Vec<(String, f64)>,
     exact: bool,
 }
 
@@ -86,12 +91,12 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!();
-    println!("| deployment | partitions | tasks | job wall s | commits/s (this machine, steady) | primary CPU s | commits per primary CPU-s | exact |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| deployment | partitions | tasks | job wall s | commits/s (this machine, steady) | primary CPU s | commits per primary CPU-s | commands per commit | exact |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         let cpu: Vec<String> = r.primary_cpu_seconds.iter().map(|c| format!("{c:.2}")).collect();
         println!(
-            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {:.1} | {} |",
             r.deployment,
             r.partitions,
             r.tasks,
@@ -99,8 +104,13 @@ fn main() -> anyhow::Result<()> {
             r.commits_per_second,
             cpu.join(" / "),
             r.commits_per_primary_cpu_second,
+            r.commands_per_commit,
             r.exact
         );
+    }
+    for r in &rows {
+        let calls: Vec<String> = r.calls_per_commit.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
+        println!("calls per commit, {}: {}", r.deployment, calls.join(", "));
     }
     let path = out_dir.join("bench-commit.json");
     std::fs::write(&path, serde_json::to_string_pretty(&serde_json::json!({ "mb": o.mb, "split_mb": o.split_mb, "workers": o.workers, "cores": threads, "rows": rows }))?)?;
@@ -134,9 +144,40 @@ fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
 }
 
-fn cpu_seconds(conn: &mut redis::Connection) -> f64 {
-    let info: redis::InfoDict = redis::cmd("INFO").arg("cpu").query(conn).unwrap();
-    info.get::<f64>("used_cpu_sys").unwrap_or(0.0) + info.get::<f64>("used_cpu_user").unwrap_or(0.0)
+/// CPU seconds and commands processed so far by a server.
+fn cpu_seconds(conn: &mut redis::Connection) -> (f64, u64) {
+    let info: redis::InfoDict = redis::cmd("INFO").arg("all").query(conn).unwrap();
+    let cpu = info.get::<f64>("used_cpu_sys").unwrap_or(0.0) + info.get::<f64>("used_cpu_user").unwrap_or(0.0);
+    (cpu, info.get::<u64>("total_commands_processed").unwrap_or(0))
+}
+
+fn delta(after: (f64, u64), before: (f64, u64)) -> (f64, u64) {
+    (after.0 - before.0, after.1 - before.1)
+}
+
+/// Calls per command so far (`INFO commandstats`).
+fn command_calls(conn: &mut redis::Connection) -> HashMap<String, u64> {
+    let text: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// Per task: the commands that cost most calls, summed over servers.
+fn calls_per_task(before: &[HashMap<String, u64>], after: &[HashMap<String, u64>], tasks: u64) -> Vec<(String, f64)> {
+    let mut sum: HashMap<String, u64> = HashMap::new();
+    for (b, a) in before.iter().zip(after) {
+        for (name, calls) in a {
+            *sum.entry(name.clone()).or_default() += calls - b.get(name).copied().unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, f64)> = sum.into_iter().map(|(n, c)| (n, c as f64 / tasks.max(1) as f64)).filter(|(_, c)| *c >= 0.05).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 fn scard_sum(conn: &mut redis::Connection, pattern: &str) -> u64 {
@@ -155,15 +196,17 @@ fn run_single(o: &Options, data: &str, want: &HashMap<String, u64>) -> Row {
     let (split, workers) = (o.split_mb.to_string(), o.workers.to_string());
     let url = server.url();
     let before = cpu_seconds(&mut server.conn());
+    let calls_before = vec![command_calls(&mut server.conn())];
     let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
     let mut conn = server.conn();
     let (rate, wall) = steady_rate(job.child.id(), || scard_sum(&mut conn, "wc:{*}:done"));
     let r = finish_job_within(job, 1800);
-    let cpu = cpu_seconds(&mut server.conn()) - before;
+    let cpu = delta(cpu_seconds(&mut server.conn()), before);
     assert!(r.status.success(), "{}", r.stderr);
     let tasks = summary_u64(&r.summary, "tasks");
     let done = scard_sum(&mut server.conn(), "wc:{*}:done");
-    row("one server + replica", 1, &r, o, (rate, wall), vec![cpu], vec![done], tasks, want)
+    let calls = calls_per_task(&calls_before, &[command_calls(&mut server.conn())], tasks);
+    row("one server + replica", 1, &r, o, (rate, wall), vec![cpu], vec![done], tasks, want, calls)
 }
 
 fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: usize) -> Row {
@@ -171,20 +214,25 @@ fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: 
     let (split, workers) = (o.split_mb.to_string(), o.workers.to_string());
     let url = cluster.url();
     let ps = cluster.primaries();
-    let before: Vec<f64> = ps.iter().map(|&i| cpu_seconds(&mut cluster.nodes[i].conn())).collect();
+    let before: Vec<(f64, u64)> = ps.iter().map(|&i| cpu_seconds(&mut cluster.nodes[i].conn())).collect();
+    let calls_before: Vec<HashMap<String, u64>> = ps.iter().map(|&i| command_calls(&mut cluster.nodes[i].conn())).collect();
     let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
     let mut conns: Vec<redis::Connection> = ps.iter().map(|&i| cluster.nodes[i].conn()).collect();
     let (rate, wall) = steady_rate(job.child.id(), || conns.iter_mut().map(|c| scard_sum(c, "wc:{*}:done")).sum());
     let r = finish_job_within(job, 1800);
     assert!(r.status.success(), "{}", r.stderr);
-    let cpu: Vec<f64> = ps.iter().zip(&before).map(|(&i, b)| cpu_seconds(&mut cluster.nodes[i].conn()) - b).collect();
+    let cpu: Vec<(f64, u64)> = ps.iter().zip(&before).map(|(&i, b)| delta(cpu_seconds(&mut cluster.nodes[i].conn()), *b)).collect();
     let done: Vec<u64> = ps.iter().map(|&i| scard_sum(&mut cluster.nodes[i].conn(), "wc:{*}:done")).collect();
     let tasks = summary_u64(&r.summary, "tasks");
-    row(&format!("Cluster, {primaries} primaries + replicas"), primaries, &r, o, (rate, wall), cpu, done, tasks, want)
+    let calls_after: Vec<HashMap<String, u64>> = ps.iter().map(|&i| command_calls(&mut cluster.nodes[i].conn())).collect();
+    let calls = calls_per_task(&calls_before, &calls_after, tasks);
+    row(&format!("Cluster, {primaries} primaries + replicas"), primaries, &r, o, (rate, wall), cpu, done, tasks, want, calls)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (f64, f64), cpu: Vec<f64>, done: Vec<u64>, tasks: u64, want: &HashMap<String, u64>) -> Row {
+fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (f64, f64), usage: Vec<(f64, u64)>, done: Vec<u64>, tasks: u64, want: &HashMap<String, u64>, calls: Vec<(String, f64)>) -> Row {
+    let cpu: Vec<f64> = usage.iter().map(|u| u.0).collect();
+    let commands: u64 = usage.iter().map(|u| u.1).sum();
     let per_cpu = done.iter().zip(&cpu).map(|(d, c)| *d as f64 / c.max(1e-9)).fold(f64::INFINITY, f64::min);
     Row {
         deployment: name.into(),
@@ -198,6 +246,8 @@ fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (
         primary_cpu_seconds: cpu,
         primary_tasks: done,
         commits_per_primary_cpu_second: per_cpu,
+        commands_per_commit: commands as f64 / tasks.max(1) as f64,
+        calls_per_commit: calls,
         exact: &r.counts == want,
     }
 }
