@@ -48,12 +48,21 @@ struct Row {
     wall_seconds: f64,
     /// Tasks committed per second between 10 % and 90 % of the job.
     commits_per_second: f64,
-    /// CPU seconds of each primary during the job.
+    /// The steady window (10 % to 90 % of the tasks), and each primary's
+    /// CPU seconds in it.
+    window_seconds: f64,
+    window_primary_cpu_seconds: Vec<f64>,
+    /// CPU seconds of each primary during the whole job (the final reduce
+    /// included, on the primary of the job's own slot).
     primary_cpu_seconds: Vec<f64>,
     /// Tasks committed on each primary (its partitions' done-sets).
     primary_tasks: Vec<u64>,
-    /// min over primaries of tasks / CPU seconds: one primary's ceiling.
+    /// In the window, min over primaries of tasks committed / CPU seconds:
+    /// one primary's ceiling (Redis runs commands on one thread).
     commits_per_primary_cpu_second: f64,
+    /// Tasks committed in the window / the busiest primary's CPU seconds
+    /// in it: the deployment's ceiling, each primary with a core of its own.
+    ceiling_commits_per_second: f64,
     /// Commands the primaries processed per task committed (claims, reads,
     /// steal scans, the commit, the coordinator's polling).
     commands_per_commit: f64,
@@ -91,12 +100,12 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!();
-    println!("| deployment | partitions | tasks | job wall s | commits/s (this machine, steady) | primary CPU s | commits per primary CPU-s | commands per commit | exact |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| deployment | partitions | tasks | job wall s | commits/s (this machine, steady) | primary CPU s in the window | commits per primary CPU-s | ceiling commits/s | commands per commit | exact |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
-        let cpu: Vec<String> = r.primary_cpu_seconds.iter().map(|c| format!("{c:.2}")).collect();
+        let cpu: Vec<String> = r.window_primary_cpu_seconds.iter().map(|c| format!("{c:.2}")).collect();
         println!(
-            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {:.1} | {} |",
+            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {:.0} | {:.1} | {} |",
             r.deployment,
             r.partitions,
             r.tasks,
@@ -104,6 +113,7 @@ fn main() -> anyhow::Result<()> {
             r.commits_per_second,
             cpu.join(" / "),
             r.commits_per_primary_cpu_second,
+            r.ceiling_commits_per_second,
             r.commands_per_commit,
             r.exact
         );
@@ -123,21 +133,43 @@ fn job_args<'a>(url: &'a str, split: &'a str, workers: &'a str, data: &'a str) -
     vec!["--redis", url, "--split-mb", split, "--workers", workers, "--checkpoint-interval", "0", data]
 }
 
-/// Samples the tasks done while the job (process `pid`) runs: the commit
-/// rate between 10 % and 90 % of the final count (planning, start-up and
-/// the final reduce left out), and the whole job's wall time.
-fn steady_rate(pid: u32, mut done: impl FnMut() -> u64) -> (f64, f64) {
+/// Samples each primary (tasks done in its done-sets, its CPU seconds)
+/// while the job (process `pid`) runs, and keeps the window between 10 %
+/// and 90 % of the final count (planning, start-up and the final reduce left
+/// out): the commit rate in it, and per primary the tasks it committed per
+/// CPU-second it used in it (the least of them: the first to saturate).
+fn steady_window(pid: u32, conns: &mut [redis::Connection]) -> Steady {
     let started = Instant::now();
-    let mut samples = vec![(0.0, 0)];
+    let sample = |conns: &mut [redis::Connection]| -> (f64, Vec<u64>, Vec<f64>) {
+        let done = conns.iter_mut().map(|c| scard_sum(c, "wc:{*}:done")).collect();
+        let cpu = conns.iter_mut().map(|c| cpu_seconds(c).0).collect();
+        (started.elapsed().as_secs_f64(), done, cpu)
+    };
+    let mut samples = vec![sample(conns)];
     while std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
-        samples.push((started.elapsed().as_secs_f64(), done()));
         std::thread::sleep(std::time::Duration::from_millis(50));
+        samples.push(sample(conns));
     }
     let wall = started.elapsed().as_secs_f64();
-    let total = samples.last().map_or(0, |s| s.1);
-    let at = |fraction: f64| *samples.iter().find(|s| s.1 as f64 >= fraction * total as f64).unwrap_or(&samples[samples.len() - 1]);
-    let ((t0, d0), (t1, d1)) = (at(0.1), at(0.9));
-    ((d1 - d0) as f64 / (t1 - t0).max(1e-9), wall)
+    let total = |s: &(f64, Vec<u64>, Vec<f64>)| s.1.iter().sum::<u64>();
+    let last = total(samples.last().unwrap());
+    let at = |fraction: f64| samples.iter().find(|s| total(s) as f64 >= fraction * last as f64).unwrap_or(samples.last().unwrap()).clone();
+    let (a, b) = (at(0.1), at(0.9));
+    let rate = (total(&b) - total(&a)) as f64 / (b.0 - a.0).max(1e-9);
+    let per_cpu = (0..conns.len()).map(|i| (b.1[i] - a.1[i]) as f64 / (b.2[i] - a.2[i]).max(1e-9)).fold(f64::INFINITY, f64::min);
+    let window_cpu = (0..conns.len()).map(|i| b.2[i] - a.2[i]).collect();
+    let busiest = (0..conns.len()).map(|i| b.2[i] - a.2[i]).fold(0.0, f64::max);
+    let ceiling = (total(&b) - total(&a)) as f64 / busiest.max(1e-9);
+    Steady { rate, per_cpu, ceiling, window_cpu, window_seconds: b.0 - a.0, wall }
+}
+
+struct Steady {
+    rate: f64,
+    per_cpu: f64,
+    ceiling: f64,
+    window_cpu: Vec<f64>,
+    window_seconds: f64,
+    wall: f64,
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -198,15 +230,14 @@ fn run_single(o: &Options, data: &str, want: &HashMap<String, u64>) -> Row {
     let before = cpu_seconds(&mut server.conn());
     let calls_before = vec![command_calls(&mut server.conn())];
     let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
-    let mut conn = server.conn();
-    let (rate, wall) = steady_rate(job.child.id(), || scard_sum(&mut conn, "wc:{*}:done"));
+    let steady = steady_window(job.child.id(), &mut [server.conn()]);
     let r = finish_job_within(job, 1800);
     let cpu = delta(cpu_seconds(&mut server.conn()), before);
     assert!(r.status.success(), "{}", r.stderr);
     let tasks = summary_u64(&r.summary, "tasks");
     let done = scard_sum(&mut server.conn(), "wc:{*}:done");
     let calls = calls_per_task(&calls_before, &[command_calls(&mut server.conn())], tasks);
-    row("one server + replica", 1, &r, o, (rate, wall), vec![cpu], vec![done], tasks, want, calls)
+    row("one server + replica", 1, &r, o, steady, vec![cpu], vec![done], tasks, want, calls)
 }
 
 fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: usize) -> Row {
@@ -218,7 +249,7 @@ fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: 
     let calls_before: Vec<HashMap<String, u64>> = ps.iter().map(|&i| command_calls(&mut cluster.nodes[i].conn())).collect();
     let job = spawn_job("split-space", &job_args(&url, &split, &workers, data));
     let mut conns: Vec<redis::Connection> = ps.iter().map(|&i| cluster.nodes[i].conn()).collect();
-    let (rate, wall) = steady_rate(job.child.id(), || conns.iter_mut().map(|c| scard_sum(c, "wc:{*}:done")).sum());
+    let steady = steady_window(job.child.id(), &mut conns);
     let r = finish_job_within(job, 1800);
     assert!(r.status.success(), "{}", r.stderr);
     let cpu: Vec<(f64, u64)> = ps.iter().zip(&before).map(|(&i, b)| delta(cpu_seconds(&mut cluster.nodes[i].conn()), *b)).collect();
@@ -226,14 +257,13 @@ fn run_cluster(o: &Options, data: &str, want: &HashMap<String, u64>, primaries: 
     let tasks = summary_u64(&r.summary, "tasks");
     let calls_after: Vec<HashMap<String, u64>> = ps.iter().map(|&i| command_calls(&mut cluster.nodes[i].conn())).collect();
     let calls = calls_per_task(&calls_before, &calls_after, tasks);
-    row(&format!("Cluster, {primaries} primaries + replicas"), primaries, &r, o, (rate, wall), cpu, done, tasks, want, calls)
+    row(&format!("Cluster, {primaries} primaries + replicas"), primaries, &r, o, steady, cpu, done, tasks, want, calls)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (f64, f64), usage: Vec<(f64, u64)>, done: Vec<u64>, tasks: u64, want: &HashMap<String, u64>, calls: Vec<(String, f64)>) -> Row {
+fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, steady: Steady, usage: Vec<(f64, u64)>, done: Vec<u64>, tasks: u64, want: &HashMap<String, u64>, calls: Vec<(String, f64)>) -> Row {
     let cpu: Vec<f64> = usage.iter().map(|u| u.0).collect();
     let commands: u64 = usage.iter().map(|u| u.1).sum();
-    let per_cpu = done.iter().zip(&cpu).map(|(d, c)| *d as f64 / c.max(1e-9)).fold(f64::INFINITY, f64::min);
     Row {
         deployment: name.into(),
         primaries,
@@ -241,11 +271,14 @@ fn row(name: &str, primaries: usize, r: &JobResult, o: &Options, (rate, wall): (
         workers: o.workers,
         tasks,
         task_kb: o.mb * 1024.0 / tasks.max(1) as f64,
-        wall_seconds: wall,
-        commits_per_second: rate,
+        wall_seconds: steady.wall,
+        commits_per_second: steady.rate,
+        window_seconds: steady.window_seconds,
+        window_primary_cpu_seconds: steady.window_cpu,
         primary_cpu_seconds: cpu,
         primary_tasks: done,
-        commits_per_primary_cpu_second: per_cpu,
+        commits_per_primary_cpu_second: steady.per_cpu,
+        ceiling_commits_per_second: steady.ceiling,
         commands_per_commit: commands as f64 / tasks.max(1) as f64,
         calls_per_commit: calls,
         exact: &r.counts == want,
