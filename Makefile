@@ -7,7 +7,7 @@ PLUGINS := words split-space hashtags
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
 
-.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions clean link
+.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions cluster-demo bench-commit clean link
 
 all: build
 
@@ -100,6 +100,15 @@ $(VALKEY):
 test-valkey: $(VALKEY) build
 	WC_TEST_REDIS_SERVER=$(VALKEY) WC_REDIS_SERVER=$(VALKEY) cargo nextest run --workspace --release --no-fail-fast \
 	  -E 'test(/^jobs::/) | test(/^chaos_short::/) | test(/^protocol_functions::/) | test(/^failover::/) | test(/^cluster::/)'
+
+## cluster-demo: a Redis Cluster job with workers in 3 network namespaces, a link cut and a primary SIGKILLed (needs root).
+cluster-demo: deps build
+	@[ "$$(id -u)" = 0 ] || { echo "make cluster-demo needs root (network namespaces): sudo make cluster-demo"; exit 1; }
+	cargo run --release -p wc-host --example cluster_demo
+
+## bench-commit: task commits per second on one primary and on a 3-primary Cluster (writes bench-data/bench-commit.json).
+bench-commit: deps build
+	cargo run --release -p wc-host --example bench_commit
 
 include plugins/python/python.mk
 

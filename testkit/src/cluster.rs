@@ -1,28 +1,54 @@
 //! A Redis Cluster of the test's own: primaries with a replica each, on free
-//! loopback ports, each node in its own directory; nodes can be SIGKILLed,
-//! restarted, failed over, and slots migrated between primaries.
+//! loopback ports (or in a network namespace of a [`NetLab`]), each node in
+//! its own directory; nodes can be SIGKILLed, restarted, failed over, and
+//! slots migrated between primaries.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::netns::{in_netns, netns_command, NetLab};
 use crate::redis::free_port;
 
 pub struct ClusterNode {
+    /// The address it binds and announces.
+    pub ip: String,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// The network namespace it runs in (`None`: the test's own, on loopback).
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
 impl ClusterNode {
     fn start() -> ClusterNode {
-        let mut node = ClusterNode { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        let mut node = ClusterNode { ip: "127.0.0.1".into(), port: free_port(), dir: tempfile::tempdir().unwrap(), netns: None, child: None };
         node.spawn();
         node
     }
 
+    fn start_in(netns: &str, ip: &str, port: u16) -> ClusterNode {
+        let mut node = ClusterNode { ip: ip.into(), port, dir: tempfile::tempdir().unwrap(), netns: Some(netns.into()), child: None };
+        node.spawn();
+        node
+    }
+
+    /// `program`, in this node's namespace if it has one.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => netns_command(ns, program),
+            None => Command::new(program),
+        }
+    }
+
     fn spawn(&mut self) {
-        let child = Command::new(crate::redis::redis_server_bin())
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let mut cmd = self.command(&crate::redis::redis_server_bin());
+        if self.netns.is_some() {
+            // Reached from the lab's other namespaces, which protected mode
+            // refuses (no password): the namespace is the protection.
+            cmd.args(["--cluster-announce-ip", &self.ip, "--protected-mode", "no"]);
+        }
+        let child = cmd
+            .args(["--bind", &self.ip, "--port", &self.port.to_string()])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"])
             .args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
             .args(["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"])
@@ -34,21 +60,30 @@ impl ClusterNode {
             .spawn()
             .expect("redis-server must be installed (make deps)");
         self.child = Some(child);
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get_connection_with_timeout(Duration::from_secs(1)).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)).is_err() {
-            assert!(Instant::now() < deadline, "cluster node on port {} did not start", self.port);
+        while let Err(e) = self.try_conn(Duration::from_secs(1)).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)) {
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            assert!(Instant::now() < deadline && exited.is_none(), "cluster node {} did not start ({e}; exit status {exited:?})", self.addr());
             std::thread::sleep(Duration::from_millis(30));
         }
     }
 
-    /// A plain connection to this node (not cluster-aware).
+    pub(crate) fn try_conn(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://{}/", self.addr())).unwrap();
+        match &self.netns {
+            Some(ns) => in_netns(ns, || client.get_connection_with_timeout(timeout)),
+            None => client.get_connection_with_timeout(timeout),
+        }
+    }
+
+    /// A plain connection to this node (not cluster-aware), made in its
+    /// namespace if it has one.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection_with_timeout(Duration::from_secs(2)).unwrap()
+        self.try_conn(Duration::from_secs(2)).unwrap_or_else(|e| panic!("cannot connect to cluster node {}: {e}", self.addr()))
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn is_running(&self) -> bool {
@@ -103,7 +138,21 @@ impl RedisCluster {
     /// `primaries` primaries with one replica each, slots spread evenly.
     pub fn start(primaries: usize) -> RedisCluster {
         let nodes: Vec<ClusterNode> = (0..primaries * 2).map(|_| ClusterNode::start()).collect();
-        let status = Command::new("redis-cli")
+        RedisCluster::create(nodes, primaries)
+    }
+
+    /// The same in host `label` of `lab`: the nodes bind and announce the
+    /// host's address (ports 7001, 7002, …), so that processes in the lab's
+    /// other hosts reach them over the bridge.
+    pub fn start_in(lab: &NetLab, label: &str, primaries: usize) -> RedisCluster {
+        let host = lab.host(label);
+        let nodes: Vec<ClusterNode> = (0..primaries * 2).map(|i| ClusterNode::start_in(&host.netns, &host.ip, 7001 + i as u16)).collect();
+        RedisCluster::create(nodes, primaries)
+    }
+
+    fn create(nodes: Vec<ClusterNode>, primaries: usize) -> RedisCluster {
+        let status = nodes[0]
+            .command("redis-cli")
             .args(["--cluster", "create"])
             .args(nodes.iter().map(ClusterNode::addr))
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -217,7 +266,7 @@ impl SlotMigration {
         let (src, dst) = (&cluster.nodes[self.from], &cluster.nodes[self.to]);
         let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(self.slot).arg(n).query(&mut src.conn()).unwrap();
         if !keys.is_empty() {
-            let _: redis::Value = redis::cmd("MIGRATE").arg("127.0.0.1").arg(dst.port).arg("").arg(0).arg(5000).arg("KEYS").arg(&keys).query(&mut src.conn()).unwrap();
+            let _: redis::Value = redis::cmd("MIGRATE").arg(&dst.ip).arg(dst.port).arg("").arg(0).arg(5000).arg("KEYS").arg(&keys).query(&mut src.conn()).unwrap();
         }
         keys.len()
     }

@@ -30,8 +30,13 @@ pub struct RunningJob {
 }
 
 pub fn spawn_job(plugin_name: &str, args: &[&str]) -> RunningJob {
+    spawn_job_with(wc_host(), plugin_name, args)
+}
+
+/// [`spawn_job`] from a command of the caller's (e.g. `wc-host` run in a
+/// network namespace, environment already set).
+pub fn spawn_job_with(mut cmd: Command, plugin_name: &str, args: &[&str]) -> RunningJob {
     let out_dir = tempfile::tempdir().unwrap();
-    let mut cmd = wc_host();
     if !args.contains(&"--config") {
         cmd.arg("--config").arg(write_config(out_dir.path()));
     }

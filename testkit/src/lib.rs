@@ -5,7 +5,9 @@
 
 pub mod chaos;
 mod cluster;
+mod hosts;
 mod jobs;
+mod netns;
 mod paths;
 mod procs;
 mod redis;
@@ -13,7 +15,9 @@ mod reference;
 mod sentinel;
 
 pub use cluster::*;
+pub use hosts::*;
 pub use jobs::*;
+pub use netns::*;
 pub use paths::*;
 pub use procs::*;
 pub use redis::*;

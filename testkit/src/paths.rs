@@ -116,7 +116,9 @@ pub fn wc_host_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(bin) = std::env::var_os("WC_HOST_BIN").filter(|b| !b.is_empty()) {
-            return PathBuf::from(bin);
+            let bin = PathBuf::from(bin);
+            assert!(bin.is_file(), "WC_HOST_BIN={} is not a file", bin.display());
+            return bin;
         }
         let exe = std::env::current_exe().expect("the running executable");
         let profile_dir = exe.parent().and_then(Path::parent).expect("an executable under target/PROFILE/");

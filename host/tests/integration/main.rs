@@ -12,6 +12,7 @@ mod evil_jobs;
 mod evil_plugins;
 mod failover;
 mod inputs;
+mod hosts;
 mod jobs;
 mod plugin_counts;
 mod protocol_functions;
