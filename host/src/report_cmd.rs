@@ -62,13 +62,35 @@ fn summary_from_redis(store: &mut Store, job: &str, meta: &JobMeta, query: &Quer
         String::new()
     };
     Ok(Summary {
-        job: job.to_string(),
-        plugin: meta.plugin_name.clone(),
-        redis: String::new(),
-        count_key: store.keys.counts.clone(),
         files: c.files as usize,
         tasks: c.tasks_known() as usize,
-        partitions: meta.partitions,
+        dead_lettered,
+        counts_hint: format!("wc-host top --job {job}{data_dir}"),
+        ..summary_of(job, &meta.plugin_name, &store.keys.counts, meta.partitions, &c, wall_seconds, distinct, top)
+    })
+}
+
+/// A summary from a job's counters as Redis holds them; the caller fills in
+/// what only it knows (files, tasks, dead letters, hints, output).
+#[allow(clippy::too_many_arguments)]
+pub fn summary_of(
+    job: &str,
+    plugin: &str,
+    count_key: &str,
+    partitions: u32,
+    c: &JobCounters,
+    wall_seconds: f64,
+    distinct: u64,
+    top: Vec<(String, u64)>,
+) -> Summary {
+    Summary {
+        job: job.to_string(),
+        plugin: plugin.to_string(),
+        redis: String::new(),
+        count_key: count_key.to_string(),
+        files: 0,
+        tasks: 0,
+        partitions,
         bytes: c.bytes,
         rows: c.rows,
         tokens: c.tokens,
@@ -84,7 +106,7 @@ fn summary_from_redis(store: &mut Store, job: &str, meta: &JobMeta, query: &Quer
         tasks_resubmitted: c.resubmitted,
         duplicates_suppressed: c.duplicates + c.duplicate_parts,
         retries: c.retries,
-        dead_lettered,
+        dead_lettered: Vec::new(),
         redis_restarts: c.redis_restarts,
         worker_respawns: c.worker_respawns,
         checkpoints_failed: c.checkpoints_failed,
@@ -95,13 +117,13 @@ fn summary_from_redis(store: &mut Store, job: &str, meta: &JobMeta, query: &Quer
         invalid_utf8_rows: c.invalid_utf8_rows,
         resumed: false,
         reported_again: false,
-        counts_hint: format!("wc-host top --job {job}{data_dir}"),
+        counts_hint: String::new(),
         output: None,
         // Said as they happened; the job's events keep the failed checkpoints.
         persistence_warnings: Vec::new(),
         report: None,
         top,
-    })
+    }
 }
 
 /// Gathers the report's data for `summary`'s job and writes the HTML file.

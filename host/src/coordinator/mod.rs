@@ -28,6 +28,7 @@ use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
 use crate::report::{self, DeadTask, Faults, ProgressState, SkippedInput, Summary};
+use crate::report_cmd::summary_of;
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
 pub use supervise::worker_args;
@@ -465,43 +466,13 @@ impl Coordinator {
         let mut persistence = self.persistence.lock().unwrap().clone();
         persistence.warnings.extend(self.store.write_refusals());
         Ok(Summary {
-            job: job.into(),
-            plugin: plugin.into(),
-            redis: String::new(),
-            count_key: self.store.keys.counts.clone(),
             files,
             tasks: self.tasks.len(),
-            partitions: self.meta.partitions,
-            bytes: c.bytes,
-            rows: c.rows,
-            tokens: c.tokens,
-            distinct,
-            wall_seconds,
-            mb_per_second: c.first_mb_per_second.unwrap_or(c.bytes as f64 / 1e6 / wall_seconds.max(1e-9)),
-            decoded_bytes: c.decoded_bytes,
-            decoded_mb_per_second: c.decoded_bytes as f64 / 1e6 / wall_seconds.max(1e-9),
             skipped_inputs: self.skipped.clone(),
-            tasks_stolen: c.stolen,
-            unreplicated_commits: c.unreplicated_commits,
-            tasks_resubmitted: c.resubmitted,
-            duplicates_suppressed: c.duplicates + c.duplicate_parts,
-            retries: c.retries,
             dead_lettered,
-            redis_restarts: c.redis_restarts,
-            worker_respawns: c.worker_respawns,
             checkpoints_failed: c.checkpoints_failed.max(persistence.checkpoints_failed),
-            pairs_committed: c.pairs,
-            redis_cpu_seconds: 0.0,
-            redis_peak_memory_mb: 0.0,
-            short_rows: c.short_rows,
-            invalid_utf8_rows: c.invalid_utf8_rows,
-            resumed: false,
-            reported_again: false,
-            counts_hint: String::new(),
-            output: None,
             persistence_warnings: persistence.warnings,
-            report: None,
-            top: top_keys,
+            ..summary_of(job, plugin, &self.store.keys.counts, self.meta.partitions, c, wall_seconds, distinct, top_keys)
         })
     }
 
