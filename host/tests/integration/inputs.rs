@@ -125,6 +125,37 @@ fn compressed_ranges_hold_exactly_the_records_of_the_whole_file() {
     drop(plain_dir);
 }
 
+/// Tiny members and a tiny target, over two CSV files concatenated (the
+/// second one's header, with its UTF-8 byte order mark, is a record in the
+/// middle) and quoted fields with newlines: every record
+/// boundary after a member boundary starts a range, the one starting with
+/// the BOM included, and the ranges still hold exactly the whole file's
+/// records (the BOM kept, as a whole-file parse keeps it).
+#[test]
+fn compressed_ranges_starting_anywhere_keep_every_record_and_byte() {
+    // `text` first: a parser that took the BOM of a record in the middle
+    // for the start of its input would drop it from the text column.
+    // LF endings: after a CR, a range would start on the LF, not the BOM.
+    let one = "\u{feff}text,id\n\"multi\r\nline, quoted\",1\nplain words here,2\n\"\"\"quoted\"\" start\",3\n";
+    let text = format!("{one}{one}{one}{one}last row without newline,4");
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("cat.csv");
+    std::fs::write(&plain, &text).unwrap();
+    let want = texts(std::slice::from_ref(&plain));
+    assert!(want.iter().any(|t| t == "\u{feff}text"), "the second header is a record, its BOM kept: {want:?}");
+    let mut bom_starts = 0;
+    for (codec, member) in [(Codec::Gzip, 7usize), (Codec::Zstd, 5), (Codec::Gzip, 40), (Codec::Zstd, 64), (Codec::Gzip, 100)] {
+        let path = dir.path().join(format!("cat-{member}.csv.{}", codec.extension()));
+        compress_to(&plain, &path, codec, member).unwrap();
+        let (ranges, _) = plan(&path, 1);
+        assert!(ranges.len() >= 3, "{codec:?} {member}: {ranges:?}");
+        // The records with a BOM are rows 4, 8 and 12 (the header is row 0).
+        bom_starts += ranges.iter().filter(|r| r.first_row % 4 == 0).count();
+        assert_eq!(texts_of_ranges(&ranges), want, "{codec:?}, members of {member} B");
+    }
+    assert!(bom_starts >= 5, "ranges start on records with a BOM: {bom_starts}");
+}
+
 /// bzip2 in several streams (as pbzip2 writes it) splits like gzip members,
 /// and one stream is one range; the records are those of the whole file.
 #[test]
