@@ -66,7 +66,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -119,8 +119,13 @@ pub fn render(data: &ReportData) -> String {
 
     let faults: Vec<&TimelineEvent> = data.events.iter().filter(|e| e.fault).collect();
     let _ = writeln!(html, "<h2>Timeline <small>({} fault events)</small></h2>", faults.len());
+    // Checkpoints are taken every few seconds: counted, not listed.
+    let checkpoints = data.events.iter().filter(|e| e.kind == "checkpoint_taken").count();
+    if checkpoints > 0 {
+        let _ = writeln!(html, "<p class=\"sub\">{checkpoints} checkpoints taken (not listed).</p>");
+    }
     html.push_str("<table id=\"events\"><tr><th>at</th><th>event</th><th>detail</th></tr>\n");
-    for e in &data.events {
+    for e in data.events.iter().filter(|e| e.kind != "checkpoint_taken") {
         let class = if e.fault { "event fault" } else { "event" };
         let colour = kind_colour(&e.kind);
         let _ = writeln!(

@@ -25,7 +25,11 @@ pub struct ReportSpec {
 /// Writes the report of a job (finished or not) from Redis alone.
 pub fn run(spec: &ReportSpec) -> anyhow::Result<i32> {
     let (mut store, job, meta, managed) = open_job(&spec.query)?;
-    let summary = summary_from_redis(&mut store, &job, &meta, &spec.query)?;
+    let mut summary = summary_from_redis(&mut store, &job, &meta, &spec.query)?;
+    summary.redis = match &spec.query.redis {
+        Some(url) => crate::protocol::redact(url),
+        None => format!("the managed Redis of {}", spec.query.data_dir.display()),
+    };
     write_report(&mut store, &summary, &spec.output)?;
     if let Some(mut redis) = managed {
         redis.stop()?;

@@ -223,8 +223,8 @@ impl Store {
         let raw: std::collections::HashMap<String, String> = self.with_retry(|conn, keys| conn.hgetall(&keys.workers))?;
         let now = now_ms();
         let mut workers: Vec<WorkerRecord> = raw
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_str::<WorkerRecord>(&v).ok())
+            .into_values()
+            .filter_map(|v| serde_json::from_str::<WorkerRecord>(&v).ok())
             .filter(|w| now.saturating_sub(w.heartbeat_ms) <= WORKER_TTL.as_millis() as u64)
             .collect();
         workers.sort_by(|a, b| a.name.cmp(&b.name));

@@ -258,3 +258,29 @@ impl JobCounters {
 fn number(h: &HashMap<String, String>, f: &str) -> u64 {
     h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While planning, `total_tasks` is 0 and the tasks planned so far are
+    /// the total to show (`status` printed `tasks 95/0` before).
+    #[test]
+    fn totals_while_planning_are_the_tasks_planned_so_far() {
+        let h: HashMap<String, String> =
+            [(field::TASKS_DONE, "95"), (field::PLANNED_TASKS, "120"), (field::TOTAL_TASKS, "0"), (field::STATE, "running")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let c = JobCounters::from_hash(&h);
+        assert!(c.planning());
+        assert_eq!(c.tasks_known(), 120);
+        let mut h = h;
+        h.insert(field::TOTAL_TASKS.into(), "140".into());
+        h.insert(field::PLANNED_TASKS.into(), "140".into());
+        let c = JobCounters::from_hash(&h);
+        assert!(!c.planning());
+        assert_eq!(c.tasks_known(), 140);
+        assert_eq!(c.first_wall_seconds, None);
+    }
+}
