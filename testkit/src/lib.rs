@@ -1,7 +1,8 @@
 //! Test support for wc-host, shared by its tests, examples and benchmarks
-//! and kept out of the product: real redis-server processes, the wc-host
-//! binary driven like a user would, independent reference counts, process
-//! control, and the chaos harness behind `make chaos`.
+//! and kept out of the product: real redis-server processes (single and
+//! Redis Clusters), the wc-host binary driven like a user would, network
+//! namespace labs with workers on several "hosts", independent reference
+//! counts, process control, and the chaos harness behind `make chaos`.
 
 pub mod chaos;
 mod cluster;

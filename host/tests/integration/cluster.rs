@@ -125,12 +125,18 @@ fn jobs_on_a_redis_cluster_survive_failovers_and_migrations() {
     let tryagain_before = error_count(&cluster.nodes[from], "TRYAGAIN") + error_count(&cluster.nodes[to], "TRYAGAIN");
     let done_before = tasks_done(&cluster);
     resume(&paused);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while tasks_done(&cluster) < done_before + 3 && std::time::Instant::now() < deadline {
+    // Until the clients have met the migration (workers look at other
+    // partitions than their own now and then, not before every task) and
+    // some tasks are done, for at most 10 s.
+    let redirected = || {
+        error_count(&cluster.nodes[from], "TRYAGAIN") + error_count(&cluster.nodes[to], "TRYAGAIN") > tryagain_before
+            || error_count(&cluster.nodes[from], "ASK") > 0
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(redirected() && tasks_done(&cluster) >= done_before + 3) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let redirected = error_count(&cluster.nodes[from], "TRYAGAIN") + error_count(&cluster.nodes[to], "TRYAGAIN") > tryagain_before
-        || error_count(&cluster.nodes[from], "ASK") > 0;
+    let redirected = redirected();
     migration.finish(&cluster);
     let r = finish_job_within(job, 180);
     assert!(r.status.success(), "slot migration: {}", r.stderr);
