@@ -89,7 +89,7 @@ fn main() {
     let held = cut_while_holding(&lab, &cluster, &id, &workers, CUT);
     println!("{} link of {CUT} cut while it holds {} task(s): {}", t(), held.len(), held.iter().map(|h| format!("{} ({})", short(&h.task), h.consumer)).collect::<Vec<_>>().join(", "));
 
-    let victim = cluster.node_for(&format!("wc:{{{id}.0}}:files")).addr();
+    let victim = cluster.node_for(&format!("wc:{{{}}}:files", cluster.partition_tags(&id)[0])).addr();
     let victim_index = cluster.nodes.iter().position(|n| n.addr() == victim).unwrap();
     let replica = cluster.replica_of(victim_index);
     let done_before = cluster.tasks_done(&id);

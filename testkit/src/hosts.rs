@@ -186,9 +186,14 @@ impl RedisCluster {
         }
     }
 
-    /// The hash tags of `job`'s partitions (from its meta hash).
+    /// The hash tags of `job`'s partitions (from its meta hash: the tags
+    /// chosen to spread them over the primaries, else the default `J.p`).
     pub fn partition_tags(&self, job: &str) -> Vec<String> {
         let meta = format!("wc:{{{job}}}:meta");
+        let tags: Option<String> = self.query_key(&meta, redis::cmd("HGET").arg(&meta).arg("partition_tags")).unwrap_or_else(|e| panic!("{meta}: {e}"));
+        if let Some(tags) = tags {
+            return serde_json::from_str(&tags).unwrap_or_else(|e| panic!("{meta}: bad partition_tags: {e}"));
+        }
         let p: Option<u32> = self.query_key(&meta, redis::cmd("HGET").arg(&meta).arg("partitions")).unwrap_or_else(|e| panic!("{meta}: {e}"));
         match p.unwrap_or(1) {
             1 => vec![job.to_string()],

@@ -117,6 +117,16 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     let partitions = partitions_for(&spec, &mut store)?;
     let job = plan::job_id(plugin.hash(), &spec.params, &config, spec.commit_mode, planner.split_bytes, &planner.identities, &spec.format, partitions);
     store.keys = Keys::named(&job, &config.stream, &config.count_key, &config.fname_field, partitions);
+    // A job met again keeps the tags it was given; a new one on a Cluster
+    // gets tags that spread its partitions evenly over the primaries.
+    let partition_tags = match JobMeta::from_hash(&store.read_meta()?) {
+        Ok(known) => known.partition_tags,
+        Err(_) if cluster && partitions > 1 => store.balanced_tags(&job, partitions)?,
+        Err(_) => Vec::new(),
+    };
+    if !partition_tags.is_empty() {
+        store.keys = Keys::tagged(&job, &config.stream, &config.count_key, &config.fname_field, &partition_tags);
+    }
     tracing::info!(
         "job {job}: {} files, {:.1} MB, plugin {}, {partitions} partition{}",
         planner.files(),
@@ -149,6 +159,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         commit_mode: spec.commit_mode,
         partitions,
         replicas_ack: spec.replicas_ack,
+        partition_tags,
         columns: spec.format.columns.clone(),
         delimiter: spec.format.delimiter,
         header: planner.header.clone(),

@@ -286,6 +286,23 @@ impl Conn {
         }
     }
 
+    /// On a Cluster: every slot range and the address of the primary that
+    /// serves it (`CLUSTER SLOTS`); `None` on one server.
+    pub fn slot_primaries(&mut self) -> RedisResult<Option<Vec<(u16, u16, String)>>> {
+        let Conn::Cluster(c) = self else { return Ok(None) };
+        let ranges: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query(c)?;
+        let mut out = Vec::new();
+        for range in ranges {
+            let Value::Array(parts) = range else { continue };
+            let (Some(lo), Some(hi), Some(Value::Array(primary))) = (parts.first(), parts.get(1), parts.get(2)) else { continue };
+            let (lo, hi): (u16, u16) = (redis::from_redis_value(lo)?, redis::from_redis_value(hi)?);
+            let host: String = primary.first().map(redis::from_redis_value).transpose()?.unwrap_or_default();
+            let port: u16 = primary.get(1).map(redis::from_redis_value).transpose()?.unwrap_or_default();
+            out.push((lo, hi, format!("{host}:{port}")));
+        }
+        Ok(Some(out))
+    }
+
     /// `INFO section` of every primary, by address.
     pub fn info_of_primaries(&mut self, section: &str) -> RedisResult<Vec<(String, InfoDict)>> {
         let mut cmd = redis::cmd("INFO");

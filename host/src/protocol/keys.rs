@@ -65,8 +65,15 @@ impl Keys {
     /// The keys of `job` under the names a config gives (the seed's IN,
     /// COUNT and FNAME), in `partitions` partitions.
     pub fn named(job: &str, stream: &str, count_key: &str, fname_field: &str, partitions: u32) -> Keys {
+        Keys::tagged(job, stream, count_key, fname_field, &default_tags(job, partitions))
+    }
+
+    /// Like [`named`](Self::named), with the partitions' hash tags given
+    /// (chosen so that they spread over a Cluster's primaries; see
+    /// `Store::balanced_tags`).
+    pub fn tagged(job: &str, stream: &str, count_key: &str, fname_field: &str, tags: &[String]) -> Keys {
         let k = |tag: &str, name: &str| format!("wc:{{{tag}}}:{name}");
-        let partitions = partitions.max(1);
+        let partitions = tags.len().max(1) as u32;
         Keys {
             job: job.to_string(),
             meta: k(job, "meta"),
@@ -77,7 +84,7 @@ impl Keys {
             fname_field: fname_field.to_string(),
             partitions: (0..partitions)
                 .map(|index| {
-                    let tag = if partitions == 1 { job.to_string() } else { format!("{job}.{index}") };
+                    let tag = tags.get(index as usize).cloned().unwrap_or_else(|| job.to_string());
                     PartitionKeys {
                         index,
                         stream: k(&tag, stream),
@@ -117,6 +124,15 @@ impl Keys {
     }
 }
 
+/// The partitions' hash tags when none were chosen: `J` for one partition
+/// (the layout of every earlier version), `J.p` for several.
+pub fn default_tags(job: &str, partitions: u32) -> Vec<String> {
+    match partitions.max(1) {
+        1 => vec![job.to_string()],
+        n => (0..n).map(|p| format!("{job}.{p}")).collect(),
+    }
+}
+
 /// `hash(task id) mod partitions`: task ids are hex digests, so their first
 /// 16 digits are already uniform.
 pub fn partition_index(task_id: &str, partitions: u32) -> u32 {
@@ -144,6 +160,9 @@ pub mod field {
     pub const PARTITIONS: &str = "partitions";
     /// Replicas that must acknowledge each commit (`--replicas-ack`; absent: 0).
     pub const REPLICAS_ACK: &str = "replicas_ack";
+    /// JSON list of the partitions' hash tags, when chosen for a Cluster
+    /// (absent: `J.p`, see `default_tags`).
+    pub const PARTITION_TAGS: &str = "partition_tags";
     /// JSON `[[plugin column, file header], ...]` (`--column`); absent: none.
     pub const COLUMNS: &str = "columns";
     /// The `--delimiter` character; absent: by file name (`.tsv`: tab, else comma).

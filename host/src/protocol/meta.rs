@@ -60,6 +60,9 @@ pub struct JobMeta {
     pub partitions: u32,
     /// Replicas that must acknowledge each commit (0: none asked).
     pub replicas_ack: u32,
+    /// The partitions' hash tags when chosen to spread over a Cluster's
+    /// primaries; empty: the default `J.p`.
+    pub partition_tags: Vec<String>,
     /// `--column`: where the plugin's columns are in the files' headers.
     pub columns: ColumnMap,
     /// `--delimiter`; `None`: by file name. (Each task carries its file's
@@ -72,7 +75,11 @@ pub struct JobMeta {
 
 impl JobMeta {
     pub fn keys(&self, job: &str) -> Keys {
-        Keys::named(job, &self.stream_name, &self.count_name, &self.fname_field, self.partitions)
+        if self.partition_tags.is_empty() {
+            Keys::named(job, &self.stream_name, &self.count_name, &self.fname_field, self.partitions)
+        } else {
+            Keys::tagged(job, &self.stream_name, &self.count_name, &self.fname_field, &self.partition_tags)
+        }
     }
 
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
@@ -100,6 +107,9 @@ impl JobMeta {
         if let Some(header) = &self.header {
             fields.push((field::HEADER, serde_json::to_string(header).expect("a header serialises")));
         }
+        if !self.partition_tags.is_empty() {
+            fields.push((field::PARTITION_TAGS, serde_json::to_string(&self.partition_tags).expect("tags serialise")));
+        }
         fields
     }
 
@@ -125,6 +135,10 @@ impl JobMeta {
                 None => 1,
             },
             replicas_ack: number(h, field::REPLICAS_ACK) as u32,
+            partition_tags: match h.get(field::PARTITION_TAGS) {
+                Some(json) => serde_json::from_str(json).context("job meta: bad partition_tags")?,
+                None => Vec::new(),
+            },
             columns: match h.get(field::COLUMNS) {
                 Some(json) => ColumnMap(serde_json::from_str(json).context("job meta: bad columns")?),
                 None => ColumnMap::default(),

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::connection::Store;
+use super::connection::{slot_of_tag, Store};
+use super::keys::default_tags;
 
 /// `INFO persistence`, the fields the coordinator acts on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +71,33 @@ impl Store {
         let nodes = self.with_retry_for(give_up, |conn, _| conn.info_of_primaries("persistence"))?;
         let single = (!self.deployment().is_cluster()).then(|| self.deployment().describe());
         Ok(nodes.into_iter().map(|(node, info)| (single.clone().unwrap_or(node), Persistence::from_info(&info))).collect())
+    }
+
+    /// Hash tags for `partitions` partitions of `job` that spread evenly
+    /// over a Cluster's primaries: partition p lands on primary p mod N (by
+    /// the slot map now), trying the tag `J.p`, then `J.p.1`, `J.p.2`, …
+    /// (Hashing alone put 1387, 599 and 395 of 2381 tasks on three
+    /// primaries.) On one server, the default tags.
+    pub fn balanced_tags(&mut self, job: &str, partitions: u32) -> anyhow::Result<Vec<String>> {
+        let Some(ranges) = self.with_retry(|conn, _| conn.slot_primaries())? else { return Ok(default_tags(job, partitions)) };
+        let mut primaries: Vec<&String> = ranges.iter().map(|(_, _, p)| p).collect();
+        primaries.sort();
+        primaries.dedup();
+        if partitions <= 1 || primaries.len() <= 1 {
+            return Ok(default_tags(job, partitions));
+        }
+        let primary_of = |slot: u16| ranges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&slot)).map(|(_, _, p)| p);
+        let tags = (0..partitions)
+            .map(|p| {
+                let target = primaries[p as usize % primaries.len()];
+                (0..)
+                    .map(|k| if k == 0 { format!("{job}.{p}") } else { format!("{job}.{p}.{k}") })
+                    .take(10_000)
+                    .find(|tag| primary_of(slot_of_tag(tag)) == Some(target))
+                    .unwrap_or_else(|| format!("{job}.{p}"))
+            })
+            .collect();
+        Ok(tags)
     }
 
     /// How many primaries serve the job (1 for one server).
