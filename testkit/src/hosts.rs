@@ -101,7 +101,7 @@ impl Drop for HostWorker {
 /// to commit them with the link down.
 pub fn cut_while_holding(lab: &NetLab, cluster: &RedisCluster, job: &str, workers: &[HostWorker], host: &str) -> Vec<HeldTask> {
     let mine: Vec<&HostWorker> = workers.iter().filter(|w| w.host == host).collect();
-    for attempt in 0..100 {
+    for attempt in 0..300 {
         mine.iter().for_each(|w| w.signal(libc::SIGSTOP));
         // Whatever they had sent is applied by now.
         std::thread::sleep(Duration::from_millis(150));

@@ -102,7 +102,7 @@ impl Store {
     /// under its temporary name replaces the job's counts, and the job is
     /// finished, only if it holds `expected` keys. An error otherwise
     /// (a restart lost part of the build): build it again. The per-task
-    /// results, in other slots, are dropped afterwards.
+    /// results, in other slots, stay until [`drop_results`](Self::drop_results).
     pub fn publish_counts(&mut self, expected: usize) -> anyhow::Result<()> {
         self.with_retry(|conn, keys| {
             redis::cmd("FCALL")
@@ -111,6 +111,14 @@ impl Store {
                 .arg(expected)
                 .query::<i64>(conn)
         })?;
+        Ok(())
+    }
+
+    /// Drops the per-task results, once the published counts are safe
+    /// (see the coordinator's `published_safely`). Not before: a failover
+    /// between the two could keep the drop and lose the publish, leaving
+    /// done tasks whose results no one will write again.
+    pub fn drop_results(&mut self) -> anyhow::Result<()> {
         self.with_retry(|conn, keys| conn.batch(keys.partitions.iter().map(|p| redis::Cmd::unlink(&p.results)).collect()))
     }
 }

@@ -31,7 +31,7 @@ fn workers_on_three_hosts_stay_exact_when_one_is_cut_off() {
     let test = "workers_on_three_hosts_stay_exact_when_one_is_cut_off";
     let Some(lab) = lab_or_skip(test, &["redis", "coord", "h1", "h2", "h3"]) else { return };
     let cluster = RedisCluster::start_in(&lab, "redis", 3);
-    let (dir, files) = gen_data(24.0, 8, 43);
+    let (dir, files) = gen_data(48.0, 8, 43);
     let data = dir.path().display().to_string();
     let want = reference_words(&files);
     let url = cluster.url();

@@ -201,6 +201,7 @@ fn a_task_result_is_stored_once_and_published_only_when_complete() {
     assert_eq!(score(&mut conn, &keys, "hello"), None);
     let _: i64 = redis::cmd("ZADD").arg(&keys.counts_building).arg(1).arg("world").query(&mut conn).unwrap();
     store.publish_counts(2).unwrap();
+    store.drop_results().unwrap();
     assert_eq!((score(&mut conn, &keys, "hello"), score(&mut conn, &keys, "world")), (Some(2.0), Some(1.0)));
     let state: String = redis::cmd("HGET").arg(&keys.meta).arg("state").query(&mut conn).unwrap();
     assert_eq!(state, "finished");
