@@ -409,7 +409,10 @@ impl Coordinator {
                         }
                     }
                     CommitMode::Reduce => match self.reduce().and_then(|()| self.published_safely()) {
-                        Ok(true) => break self.store.drop_results(),
+                        Ok(true) => {
+                            self.final_counts = Some(std::mem::take(&mut self.merged));
+                            break self.store.drop_results();
+                        }
                         Ok(false) => {}
                         Err(e) if is_out_of_memory(&e) => break Err(e),
                         // A restart during the reduce: recover, check, redo.

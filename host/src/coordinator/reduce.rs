@@ -28,7 +28,8 @@ impl Coordinator {
 
     /// Reduce mode, at the end: completes the merge and publishes it as the
     /// job's sorted set, atomically and only if complete
-    /// (`wc_publish_counts`). Idempotent: safe to redo.
+    /// (`wc_publish_counts`). Idempotent: safe to redo, so the merged counts
+    /// stay in `merged` until the publish is known to be safe.
     pub(super) fn reduce(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         let ids = self.manifest_ids();
@@ -56,7 +57,6 @@ impl Coordinator {
             sorted - merged,
             started.elapsed() - sorted
         );
-        self.final_counts = Some(std::mem::take(&mut self.merged));
         Ok(())
     }
 }
