@@ -115,7 +115,8 @@ fn run_worker(spec: WorkerSpec) -> anyhow::Result<i32> {
     let mut worker = Worker { name, store, meta, instance, mode: spec.mode, seen: Arc::default(), last_steal_scan: None };
     let result = worker.run();
     let name = worker.name.clone();
-    // The heartbeat writes its record under this lock: none after this one.
+    // No heartbeat starts after this; one already under way may write a last
+    // record, which readers ignore once it is older than WORKER_TTL.
     worker.seen.lock().unwrap().stopped = true;
     worker.store.forget_worker(&name);
     result?;
@@ -295,21 +296,24 @@ impl Worker {
         std::thread::Builder::new()
             .name("heartbeat".into())
             .spawn(move || loop {
-                let current = {
+                // Copied out of the lock: the Redis calls below may wait
+                // out a lost link, and the worker must not wait on them.
+                let (record, current) = {
                     let seen = seen.lock().unwrap();
                     if seen.stopped {
                         return;
                     }
-                    store.heartbeat_worker(&WorkerRecord {
+                    let record = WorkerRecord {
                         name: name.clone(),
                         host: host.clone(),
                         pid: std::process::id(),
                         task: seen.current.as_ref().map(|(_, _, label)| label.clone()),
                         bytes_per_second: seen.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3),
                         heartbeat_ms: now_ms(),
-                    });
-                    seen.current.clone()
+                    };
+                    (record, seen.current.clone())
                 };
+                store.heartbeat_worker(&record);
                 if let (true, Some((id, partition, _))) = (keep_claims, current) {
                     if let Err(e) = store.keep_claimed(&name, &id, partition) {
                         tracing::debug!("heartbeat for {id} failed: {e:#}");
