@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! main ─► cli ─► { coordinator, worker, query, report_cmd, plugin_cmd, gen_data }
-//!                    └─► { protocol, plugin, input, count, report, html_report, config, redis_server, cases }
+//!                    └─► { protocol, plugin, authoring, input, count, report, html_report, config, redis_server, cases }
 //!                           └─► batch (rows and their location: what input makes and plugins take)
 //! ```
 //!
@@ -16,7 +16,9 @@
 //! - [`query`]: `wc-host top` and `wc-host status [--watch]`.
 //! - [`report_cmd`]: `wc-host report` and a job's `--report`: gathers the
 //!   HTML report's data from Redis.
-//! - [`plugin_cmd`]: `wc-host plugin info|count|test`.
+//! - [`plugin_cmd`]: `wc-host plugin info|count|test|new|build|cache`.
+//! - [`authoring`]: plugin projects: languages, templates and SDKs embedded
+//!   in the binary, `plugin build` per language, `--plugin` resolution.
 //! - [`protocol`]: **the exactly-once protocol** — the Lua function library,
 //!   one typed call per function, key layout, task state, the connection and
 //!   its retries. Every write to a job's keys goes through it; its module
@@ -37,6 +39,7 @@
 //! Test and benchmark harnesses (chaos, reference counts, test support) live
 //! outside the product, in the `wc-testkit` crate.
 
+pub mod authoring;
 pub mod batch;
 pub mod cases;
 pub mod cli;

@@ -9,13 +9,24 @@ use crate::cases::{load_cases, run_case};
 use crate::input::InputFormat;
 use crate::count::{count_files_with, count_texts, sorted_desc, write_counts, CountMap};
 use crate::input::{resolve_inputs, Planned, ReadStats, SplitOptions};
-use crate::plugin::{PluginRuntime, SandboxPolicy};
+use crate::authoring::{self, Language};
+use crate::plugin::{stamp, Plugin, PluginRuntime, SandboxPolicy};
 use crate::report::printable;
+
+/// Loads a plugin for a command that talks to its author: a stale
+/// component is said first.
+fn load_for_author(runtime: &PluginRuntime, path: &Path) -> anyhow::Result<Plugin> {
+    let plugin = runtime.load(path)?;
+    if let Some(warning) = plugin.staleness() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(plugin)
+}
 
 /// `plugin info`: what a plugin says about itself.
 pub fn info(path: &Path, policy: SandboxPolicy, json: bool) -> anyhow::Result<i32> {
     let runtime = PluginRuntime::new(policy)?;
-    let plugin = runtime.load(path)?;
+    let plugin = load_for_author(&runtime, path)?;
     let info = plugin.info();
     if json {
         let value = serde_json::json!({
@@ -46,11 +57,31 @@ pub fn info(path: &Path, policy: SandboxPolicy, json: bool) -> anyhow::Result<i3
     Ok(0)
 }
 
+/// The golden cases of a component: `cases.json` in the project it was
+/// built from (its stamp), or in the project folder beside it.
+pub fn default_cases(path: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(path).ok()?;
+    let from_stamp = stamp::read(&bytes).map(|s| s.dir.join("cases.json"));
+    let beside = path.extension().is_some_and(|e| e == "wasm").then(|| path.with_extension("").join("cases.json"));
+    from_stamp.into_iter().chain(beside).find(|p| p.is_file())
+}
+
 /// `plugin test`: the plugin against golden cases; exit 1 on a mismatch.
-pub fn test(path: &Path, cases: &Path, policy: SandboxPolicy) -> anyhow::Result<i32> {
+/// Without `cases`, the project's `cases.json` (see [`default_cases`]).
+pub fn test(path: &Path, cases: Option<&Path>, policy: SandboxPolicy) -> anyhow::Result<i32> {
+    let cases = match cases {
+        Some(cases) => cases.to_path_buf(),
+        None => default_cases(path).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no golden cases for {}: neither the project it was built from nor a folder beside it has a cases.json; give --cases FILE",
+                path.display()
+            )
+        })?,
+    };
     let runtime = PluginRuntime::new(policy)?;
-    let plugin = runtime.load(path)?;
-    let cases = load_cases(cases)?;
+    let plugin = load_for_author(&runtime, path)?;
+    println!("cases: {}", cases.display());
+    let cases = load_cases(&cases)?;
     let mut instance = plugin.instantiate()?;
     let mut failed = 0;
     for case in &cases {
@@ -90,7 +121,7 @@ pub fn count(args: CountSpec) -> anyhow::Result<i32> {
         anyhow::bail!("give CSV files or --text, not both and not neither");
     }
     let runtime = PluginRuntime::new(args.policy.clone())?;
-    let plugin = runtime.load(&args.plugin)?;
+    let plugin = load_for_author(&runtime, &args.plugin)?;
     let mut instance = plugin.instantiate()?;
     let params = &args.params;
     let started = std::time::Instant::now();
@@ -146,6 +177,87 @@ pub fn count(args: CountSpec) -> anyhow::Result<i32> {
         if let Some(path) = &args.output {
             writeln!(out, "all counts written to {}", path.display()).context("stdout")?;
         }
+    }
+    Ok(0)
+}
+
+/// `plugin new`: a project ready to build, from the language's template.
+pub fn new(language: Language, dir: &Path) -> anyhow::Result<i32> {
+    let written = authoring::new::new_project(language, dir)?;
+    let out = authoring::default_output(dir);
+    println!("made a {} plugin project in {} ({} files)", language.name(), dir.display(), written.len());
+    let test = match language {
+        Language::Rust => "cargo test",
+        Language::Python => "python3 -m pytest test_rule.py (wc-host plugin build runs it too)",
+        Language::Js => "node --test (wc-host plugin build runs it too)",
+        Language::C => "wc-host plugin build runs test_rule.c natively",
+    };
+    println!("  the rule:   {}", dir.join(rule_file(language)).display());
+    println!("  its tests:  {test}");
+    println!("  build it:   wc-host plugin build {}   (makes {}, then runs cases.json)", dir.display(), out.display());
+    println!("  run a job:  wc-host --plugin {} data.csv", out.display());
+    Ok(0)
+}
+
+fn rule_file(language: Language) -> &'static str {
+    match language {
+        Language::Rust => "src/lib.rs",
+        Language::Python => "rule.py",
+        Language::Js => "rule.js",
+        Language::C => "rule.c",
+    }
+}
+
+/// `plugin build`: the project into a component, then its golden cases.
+/// Exit 1 when a case fails (the component is kept, to inspect).
+pub fn build(dir: &Path, out: Option<&Path>, policy: SandboxPolicy, run_cases: bool) -> anyhow::Result<i32> {
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| authoring::default_output(dir));
+    let started = std::time::Instant::now();
+    let language = authoring::build::build_project(dir, &out)?;
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("built {} ({} plugin, {:.1} MB) in {:.1}s", out.display(), language.name(), size as f64 / 1e6, started.elapsed().as_secs_f64());
+    let cases = dir.join("cases.json");
+    if !run_cases {
+        return Ok(0);
+    }
+    if !cases.is_file() {
+        eprintln!("warning: {} has no cases.json: no golden cases checked", dir.display());
+        return Ok(0);
+    }
+    test(&out, Some(&cases), policy)
+}
+
+/// `plugin componentize`: a core module into a component (the C build's
+/// last step).
+pub fn componentize(core: &Path, out: &Path) -> anyhow::Result<i32> {
+    let bytes = std::fs::read(core).with_context(|| format!("reading {}", core.display()))?;
+    let component = authoring::componentize::componentize(&bytes).with_context(|| format!("making a component of {}", core.display()))?;
+    let tmp = out.with_extension("wasm.tmp");
+    std::fs::write(&tmp, component).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out)?;
+    Ok(0)
+}
+
+/// `plugin cache`: where compiled plugins are kept and how much they take;
+/// `--clear` empties it.
+pub fn cache(clear: bool) -> anyhow::Result<i32> {
+    let Some(dir) = crate::plugin::compile_cache_dir() else {
+        println!("no cache folder (neither HOME nor XDG_CACHE_HOME nor WC_HOST_CACHE_DIR is set)");
+        return Ok(0);
+    };
+    let entries = crate::plugin::cached_artifacts(&dir);
+    let total: u64 = entries.iter().map(|e| e.1).sum();
+    if clear {
+        for (path, _, _) in &entries {
+            std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        println!("removed {} compiled plugins ({:.1} MB) from {}", entries.len(), total as f64 / 1e6, dir.display());
+        return Ok(0);
+    }
+    println!("{}: {} compiled plugins, {:.1} MB (cap {:.0} MB, oldest removed first; WC_HOST_PLUGIN_CACHE_MB sets it)",
+        dir.display(), entries.len(), total as f64 / 1e6, crate::plugin::cache_cap_bytes() as f64 / 1e6);
+    for (path, size, _) in &entries {
+        println!("  {:>8.1} MB  {}", *size as f64 / 1e6, path.file_name().unwrap_or_default().to_string_lossy());
     }
     Ok(0)
 }

@@ -106,7 +106,7 @@ impl RunArgs {
         let config = self.config()?;
         let inputs = if !self.data.is_empty() { self.data } else { vec![config.data_path.clone().unwrap_or_else(|| "data".into())] };
         Ok(JobSpec {
-            plugin: self.plugin,
+            plugin: crate::authoring::resolve::plugin_path(&self.plugin)?,
             inputs,
             config,
             redis: self.redis,

@@ -98,6 +98,9 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     let runtime = PluginRuntime::new(spec.policy.clone())?;
     // Loading compiles the plugin into the on-disk cache the workers reuse.
     let plugin = runtime.load(&spec.plugin)?;
+    if let Some(warning) = plugin.staleness() {
+        tracing::warn!("{warning}");
+    }
     // Parameters are checked here, once, rather than by every task.
     drop(plugin.instantiate()?.start_task(&spec.params)?);
 

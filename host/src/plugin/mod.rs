@@ -7,7 +7,8 @@
 mod error;
 mod runtime;
 mod sandbox;
+pub mod stamp;
 
 pub use error::{Location, PluginError};
-pub use runtime::{ParamInfo, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD, WIT_WORLDS_ACCEPTED};
+pub use runtime::{cache_cap_bytes, cached_artifacts, compile_cache_dir, ParamInfo, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD, WIT_WORLDS_ACCEPTED};
 pub use sandbox::SandboxPolicy;

@@ -249,7 +249,10 @@ impl PluginRuntime {
         let label = path.display().to_string();
         let bytes = std::fs::read(path)
             .map_err(|e| PluginError::Unreadable { plugin: label.clone(), detail: e.to_string() })?;
-        self.load_bytes(&label, &bytes)
+        let mut plugin = self.load_bytes(&label, &bytes)?;
+        let stale = super::stamp::staleness(path, &bytes);
+        Arc::get_mut(&mut plugin.inner).expect("not shared yet").stale = stale;
+        Ok(plugin)
     }
 
     /// Like [`load`](Self::load), from bytes; `label` names it in messages.
@@ -268,7 +271,14 @@ impl PluginRuntime {
             },
         };
         let mut plugin = Plugin {
-            inner: Arc::new(PluginInner { label: label.to_string(), hash, pre, policy: self.policy.clone(), info: PluginInfo::default() }),
+            inner: Arc::new(PluginInner {
+                label: label.to_string(),
+                hash,
+                pre,
+                policy: self.policy.clone(),
+                info: PluginInfo::default(),
+                stale: None,
+            }),
         };
         let info = {
             let mut instance = plugin.instantiate()?;
@@ -295,17 +305,94 @@ impl PluginRuntime {
             // SAFETY: the file was written by `precompile_component` of an
             // engine with the same compatibility hash, into our own cache.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    // Last use, for pruning oldest first.
+                    let _ = std::fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    return Ok(component);
+                }
                 Err(e) => tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display()),
             }
         }
-        let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
+        let artifact = {
+            let _progress = CompileProgress::start(label, bytes.len());
+            self.engine.precompile_component(bytes).map_err(compile_err)?
+        };
         if let Err(e) = write_atomically(&path, &artifact) {
             tracing::warn!("cannot cache compiled plugin in {}: {e}", dir.display());
         }
+        prune_cache(dir, cache_cap_bytes(), &path);
         // SAFETY: the bytes were produced just above by this engine.
         unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)
     }
+}
+
+/// Components this large take seconds to compile: say so while it runs.
+const LARGE_COMPONENT_BYTES: usize = 2 << 20;
+
+/// A spinner (on a terminal) and a log line while a large component
+/// compiles, instead of a silent pause.
+struct CompileProgress(Option<indicatif::ProgressBar>);
+
+impl CompileProgress {
+    fn start(label: &str, bytes: usize) -> CompileProgress {
+        if bytes < LARGE_COMPONENT_BYTES {
+            return CompileProgress(None);
+        }
+        let message = format!("compiling plugin {label} ({:.0} MB) for this machine; done once, later loads reuse the cache", bytes as f64 / 1e6);
+        tracing::info!("{message}");
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        CompileProgress(Some(bar))
+    }
+}
+
+impl Drop for CompileProgress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The compile cache's size cap: `WC_HOST_PLUGIN_CACHE_MB`, default 1024.
+pub fn cache_cap_bytes() -> u64 {
+    std::env::var("WC_HOST_PLUGIN_CACHE_MB").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(1024) << 20
+}
+
+/// The compiled plugins in the cache: (path, bytes, last use), newest first.
+pub fn cached_artifacts(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((e.path(), meta.len(), meta.modified().ok()?))
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out
+}
+
+/// Removes the least recently used artifacts until the cache fits `cap`;
+/// `keep` (the one just written) stays whatever its size.
+fn prune_cache(dir: &Path, cap: u64, keep: &Path) {
+    let mut total = 0u64;
+    for (path, size, _) in cached_artifacts(dir) {
+        total += size;
+        if total > cap && path != keep {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::debug!("compile cache over {} MB: removed {}", cap >> 20, path.display()),
+                Err(e) => tracing::debug!("cannot prune {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Where compiled plugins are cached (see [`PluginRuntime::with_cache_dir`]).
+pub fn compile_cache_dir() -> Option<PathBuf> {
+    default_cache_dir()
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
@@ -351,11 +438,19 @@ struct PluginInner {
     pre: Pre,
     policy: SandboxPolicy,
     info: PluginInfo,
+    /// Why the component is older than its sources, if it is.
+    stale: Option<String>,
 }
 
 impl Plugin {
     pub fn info(&self) -> &PluginInfo {
         &self.inner.info
+    }
+
+    /// A warning when the component file is older than its sources (see
+    /// [`stamp`](super::stamp)); callers that talk to the user show it.
+    pub fn staleness(&self) -> Option<&str> {
+        self.inner.stale.as_deref()
     }
 
     /// SHA-256 of the component file, hex: identifies the counting rule.
@@ -552,6 +647,24 @@ mod tests {
         assert!(err(packed("ab", &[2, 1], &[1, 1])).contains("key 1 ends at byte 1"));
         assert!(err(packed("é", &[1], &[1])).contains("inside a character"));
         assert!(err(packed("ab", &[1, 2], &[1, 0])).contains("key 1 (`b`) has count 0"));
+    }
+
+    #[test]
+    fn the_compile_cache_is_pruned_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = std::time::SystemTime::now() - Duration::from_secs(100);
+        for (i, name) in ["old", "mid", "new"].iter().enumerate() {
+            let path = dir.path().join(format!("{name}.cwasm"));
+            std::fs::write(&path, vec![0u8; 1000]).unwrap();
+            std::fs::File::options().append(true).open(&path).unwrap().set_modified(t0 + Duration::from_secs(10 * i as u64)).unwrap();
+        }
+        std::fs::write(dir.path().join("not-an-artifact.txt"), vec![0u8; 5000]).unwrap();
+        prune_cache(dir.path(), 2500, &dir.path().join("new.cwasm"));
+        let left: Vec<String> = cached_artifacts(dir.path()).iter().map(|(p, _, _)| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(left, ["new", "mid"]);
+        // The artifact just written stays even when it alone is over the cap.
+        prune_cache(dir.path(), 10, &dir.path().join("new.cwasm"));
+        assert!(dir.path().join("new.cwasm").exists() && !dir.path().join("mid.cwasm").exists());
     }
 
     #[test]
