@@ -147,9 +147,14 @@ export class Counts {
   toObject() {
     const out = {};
     const o = this.o;
-    for (const k in o) if (o[k] !== 0) out[k] = o[k];
+    for (const k in o) if (o[k] !== 0) setKey(out, k, o[k]);
     return out;
   }
+}
+
+// `out[k] = v` without the `__proto__` setter of plain objects.
+function setKey(out, k, v) {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /**
@@ -372,9 +377,45 @@ export class Task {
     const { keys, keyEnds, counts } = this.finish();
     const vals = splitBatch(keys, keyEnds);
     const o = {};
-    vals.forEach((k, i) => (o[k] = counts[i]));
+    vals.forEach((k, i) => setKey(o, k, counts[i]));
     return o;
   }
+}
+
+/**
+ * Test helper: counts `rows` (strings, or arrays of strings for several
+ * columns) with `Rule` and `params` (an object or `[key, value]` pairs) through
+ * the same path as the component (one batch); returns `{key: count}`. Throws
+ * a `PluginError` with the message the host would report.
+ */
+export function count(Rule, rows, params = {}) {
+  const task = new Task(Rule, Array.isArray(params) ? params : Object.entries(params));
+  task.feedRows(rows);
+  return task.finishObject();
+}
+
+/**
+ * Test helper: checks one golden case of a cases.json (see plugins/README.md)
+ * natively; throws an `Error` explaining a mismatch.
+ */
+export function checkCase(Rule, c) {
+  const rows = c.texts ?? [c.text];
+  let got;
+  try {
+    got = count(Rule, rows, c.params ?? {});
+  } catch (e) {
+    if (c.expect_error !== undefined && String(e.message).includes(c.expect_error)) return;
+    throw new Error(`${c.name}: ${c.expect_error !== undefined ? `error \`${e.message}\` lacks \`${c.expect_error}\`` : `failed: ${e.message}`}`);
+  }
+  if (c.expect_error !== undefined) throw new Error(`${c.name}: expected an error with \`${c.expect_error}\`, got counts`);
+  const want = c.expect ?? {};
+  const diff = [];
+  for (const k of new Set([...Object.keys(want), ...Object.keys(got)])) {
+    const w = Object.hasOwn(want, k) ? want[k] : "none";
+    const g = Object.hasOwn(got, k) ? got[k] : "none";
+    if (w !== g) diff.push(`${JSON.stringify(k)}: want ${w}, got ${g}`);
+  }
+  if (diff.length) throw new Error(`${c.name}: ${diff.join("; ")}`);
 }
 
 function message(e) {
