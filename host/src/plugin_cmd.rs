@@ -9,7 +9,7 @@ use crate::cases::{load_cases, run_case};
 use crate::input::InputFormat;
 use crate::count::{count_files_with, count_texts, sorted_desc, write_counts, CountMap};
 use crate::input::{resolve_inputs, Planned, ReadStats, SplitOptions};
-use crate::plugin::{PluginRuntime, SandboxPolicy, WIT_WORLD};
+use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::report::printable;
 
 /// `plugin info`: what a plugin says about itself.
@@ -20,7 +20,7 @@ pub fn info(path: &Path, policy: SandboxPolicy, json: bool) -> anyhow::Result<i3
     if json {
         let value = serde_json::json!({
             "name": info.name, "version": info.version, "description": info.description,
-            "columns": info.columns, "world": WIT_WORLD, "sha256": plugin.hash(),
+            "columns": info.columns, "params": info.params, "world": info.world, "sha256": plugin.hash(),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -28,7 +28,19 @@ pub fn info(path: &Path, policy: SandboxPolicy, json: bool) -> anyhow::Result<i3
         println!("version:     {}", info.version);
         println!("description: {}", info.description);
         println!("columns:     {}", info.columns.join(", "));
-        println!("world:       {WIT_WORLD}");
+        if !info.declares_params() {
+            println!("parameters:  not declared (a {} component cannot say; see its docs)", info.world);
+        } else if info.params.is_empty() {
+            println!("parameters:  none");
+        } else {
+            println!("parameters:  (--plugin-arg NAME=VALUE)");
+            let width = info.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
+            for p in &info.params {
+                let default = if p.default.is_empty() { String::new() } else { format!(" [default: {}]", p.default) };
+                println!("  {:<width$}  {}{default}", p.name, p.help);
+            }
+        }
+        println!("world:       {}", info.world);
         println!("sha256:      {}", plugin.hash());
     }
     Ok(0)

@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 /// worlds) it runs.
 fn version() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TEXT.get_or_init(|| format!("{} (plugin contract accepted: WIT world {})", env!("CARGO_PKG_VERSION"), crate::plugin::WIT_WORLD))
+    TEXT.get_or_init(|| format!("{} (plugin contracts accepted: WIT worlds {})", env!("CARGO_PKG_VERSION"), crate::plugin::WIT_WORLDS_ACCEPTED.join(", ")))
 }
 
 #[derive(Debug, Parser)]

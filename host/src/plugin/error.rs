@@ -8,7 +8,7 @@ pub enum PluginError {
     Unreadable { plugin: String, detail: String },
     #[error("plugin {plugin} is not a WebAssembly component: {detail}")]
     NotAComponent { plugin: String, detail: String },
-    #[error("plugin {plugin} does not implement the world wc:plugin/counting-plugin@0.1.0: {detail}")]
+    #[error("plugin {plugin} does not implement the world wc:plugin/counting-plugin@0.2.0 (nor the older 0.1.0): {detail}")]
     WrongWorld { plugin: String, detail: String },
     #[error("plugin {plugin} failed to compile: {detail}")]
     Compile { plugin: String, detail: String },

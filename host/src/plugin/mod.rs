@@ -9,5 +9,5 @@ mod runtime;
 mod sandbox;
 
 pub use error::{Location, PluginError};
-pub use runtime::{Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD};
+pub use runtime::{ParamInfo, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD, WIT_WORLDS_ACCEPTED};
 pub use sandbox::SandboxPolicy;

@@ -15,26 +15,183 @@ use super::error::PluginError;
 use crate::batch::{Batch, Location};
 use super::sandbox::{MemoryLimiter, SandboxPolicy, STDERR_QUOTE_BYTES, STDERR_RENEW_BYTES};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "counting-plugin",
-});
+/// Bindings of the current contract, `wc:plugin@0.2.0` (`wit/plugin.wit`).
+mod v2 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "counting-plugin",
+    });
+}
 
-use exports::wc::plugin::counter::PluginInfo as WitPluginInfo;
+/// Bindings of the first contract, `wc:plugin@0.1.0`: components built
+/// against it keep loading (`wit/legacy/0.1.0/plugin.wit`).
+mod v1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/legacy/0.1.0",
+        world: "counting-plugin",
+    });
+}
 
-/// The WIT world every plugin must implement.
-pub const WIT_WORLD: &str = "wc:plugin/counting-plugin@0.1.0";
+/// The WIT world plugins are built against today.
+pub const WIT_WORLD: &str = "wc:plugin/counting-plugin@0.2.0";
+/// Every world the host loads, newest first.
+pub const WIT_WORLDS_ACCEPTED: &[&str] = &["wc:plugin/counting-plugin@0.2.0", "wc:plugin/counting-plugin@0.1.0"];
 
 /// How often the epoch advances; CPU deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// What a plugin says about itself.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub description: String,
     pub columns: Vec<String>,
+    /// Declared parameters (none for a 0.1.0 component, which cannot say).
+    pub params: Vec<ParamInfo>,
+    /// The WIT world the component implements.
+    pub world: &'static str,
+}
+
+/// One declared parameter (`param-info` in the WIT file).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ParamInfo {
+    pub name: String,
+    pub default: String,
+    pub help: String,
+}
+
+impl PluginInfo {
+    /// Whether the component declares its parameters (0.2.0 and later), so
+    /// that an undeclared key can be refused before any task starts.
+    pub fn declares_params(&self) -> bool {
+        self.world != WIT_WORLDS_ACCEPTED[1]
+    }
+
+    /// Refuses a `--plugin-arg` key the plugin does not declare.
+    pub fn check_param_names(&self, params: &[(String, String)]) -> Result<(), String> {
+        if !self.declares_params() {
+            return Ok(());
+        }
+        match params.iter().find(|(k, _)| !self.params.iter().any(|p| &p.name == k)) {
+            None => Ok(()),
+            Some((key, _)) if self.params.is_empty() => Err(format!("unknown parameter `{key}` ({} takes no parameters)", self.name)),
+            Some((key, _)) => {
+                let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+                Err(format!("unknown parameter `{key}` (known: {}; see `wc-host plugin info`)", known.join(", ")))
+            }
+        }
+    }
+}
+
+/// The instantiation of a component, by contract version.
+#[derive(Clone)]
+enum Pre {
+    V2(v2::CountingPluginPre<StoreState>),
+    V1(v1::CountingPluginPre<StoreState>),
+}
+
+/// The exports of one instance, by contract version.
+enum Bindings {
+    V2(v2::CountingPlugin),
+    V1(v1::CountingPlugin),
+}
+
+impl Pre {
+    fn engine(&self) -> &Engine {
+        match self {
+            Pre::V2(pre) => pre.engine(),
+            Pre::V1(pre) => pre.engine(),
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<StoreState>) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            Pre::V2(pre) => Bindings::V2(pre.instantiate(store)?),
+            Pre::V1(pre) => Bindings::V1(pre.instantiate(store)?),
+        })
+    }
+}
+
+impl Bindings {
+    fn info(&self, store: &mut Store<StoreState>) -> wasmtime::Result<PluginInfo> {
+        Ok(match self {
+            Bindings::V2(b) => {
+                let i = b.wc_plugin_counter().call_info(store)?;
+                let params = i.params.into_iter().map(|p| ParamInfo { name: p.name, default: p.default, help: p.help }).collect();
+                PluginInfo { name: i.name, version: i.version, description: i.description, columns: i.columns, params, world: WIT_WORLDS_ACCEPTED[0] }
+            }
+            Bindings::V1(b) => {
+                let i = b.wc_plugin_counter().call_info(store)?;
+                PluginInfo { name: i.name, version: i.version, description: i.description, columns: i.columns, params: vec![], world: WIT_WORLDS_ACCEPTED[1] }
+            }
+        })
+    }
+
+    fn create(&self, store: &mut Store<StoreState>, params: &[(String, String)]) -> wasmtime::Result<Result<ResourceAny, String>> {
+        match self {
+            Bindings::V2(b) => b.wc_plugin_counter().task_counter().call_create(store, params),
+            Bindings::V1(b) => b.wc_plugin_counter().task_counter().call_create(store, params),
+        }
+    }
+
+    fn feed(&self, store: &mut Store<StoreState>, handle: ResourceAny, values: &str, ends: &[u32]) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Bindings::V2(b) => b.wc_plugin_counter().task_counter().call_feed(store, handle, values, ends),
+            Bindings::V1(b) => b.wc_plugin_counter().task_counter().call_feed(store, handle, values, ends),
+        }
+    }
+
+    fn finish(&self, store: &mut Store<StoreState>, handle: ResourceAny) -> wasmtime::Result<Result<FinishedCounts, String>> {
+        Ok(match self {
+            Bindings::V2(b) => b.wc_plugin_counter().task_counter().call_finish(store, handle)?.map(|p| FinishedCounts::Packed {
+                keys: p.keys,
+                key_ends: p.key_ends,
+                counts: p.counts,
+            }),
+            Bindings::V1(b) => b.wc_plugin_counter().task_counter().call_finish(store, handle)?.map(FinishedCounts::Pairs),
+        })
+    }
+}
+
+/// What `finish` returned, before the host checks it.
+enum FinishedCounts {
+    Pairs(Vec<(String, u64)>),
+    Packed { keys: String, key_ends: Vec<u32>, counts: Vec<u64> },
+}
+
+impl FinishedCounts {
+    fn len(&self) -> usize {
+        match self {
+            FinishedCounts::Pairs(pairs) => pairs.len(),
+            FinishedCounts::Packed { counts, .. } => counts.len(),
+        }
+    }
+
+    /// The (key, count) pairs, or what is wrong with the packing.
+    fn into_pairs(self) -> Result<Vec<(String, u64)>, String> {
+        let (keys, key_ends, counts) = match self {
+            FinishedCounts::Pairs(pairs) => return Ok(pairs),
+            FinishedCounts::Packed { keys, key_ends, counts } => (keys, key_ends, counts),
+        };
+        if key_ends.len() != counts.len() {
+            return Err(format!("packed counts with {} key ends but {} counts", key_ends.len(), counts.len()));
+        }
+        let mut pairs = Vec::with_capacity(counts.len());
+        let mut start = 0usize;
+        for (i, (&end, &n)) in key_ends.iter().zip(&counts).enumerate() {
+            let end = end as usize;
+            let Some(key) = keys.get(start..end) else {
+                return Err(format!("packed counts: key {i} ends at byte {end}, which is before its start ({start}), past the {} bytes of keys or inside a character", keys.len()));
+            };
+            if n == 0 {
+                return Err(format!("packed counts: key {i} (`{}`) has count 0", key.chars().take(40).collect::<String>()));
+            }
+            pairs.push((key.to_owned(), n));
+            start = end;
+        }
+        Ok(pairs)
+    }
 }
 
 /// One engine per process, shared by every plugin and instance.
@@ -102,26 +259,27 @@ impl PluginRuntime {
         let component = self.compile_cached(label, &hash, bytes)?;
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld { plugin: label.to_string(), detail: format!("{e:#}") };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = CountingPluginPre::new(instance_pre).map_err(wrong_world)?;
-        let mut plugin = Plugin {
-            inner: Arc::new(PluginInner {
-                label: label.to_string(),
-                hash,
-                pre,
-                policy: self.policy.clone(),
-                info: PluginInfo { name: String::new(), version: String::new(), description: String::new(), columns: vec![] },
-            }),
+        // The newest contract first; its error is the one worth reporting.
+        let pre = match v2::CountingPluginPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V2(pre),
+            Err(newest) => match v1::CountingPluginPre::new(instance_pre) {
+                Ok(pre) => Pre::V1(pre),
+                Err(_) => return Err(wrong_world(newest)),
+            },
         };
-        let info: WitPluginInfo = {
+        let mut plugin = Plugin {
+            inner: Arc::new(PluginInner { label: label.to_string(), hash, pre, policy: self.policy.clone(), info: PluginInfo::default() }),
+        };
+        let info = {
             let mut instance = plugin.instantiate()?;
-            instance.call(&Location("info()".into()), |store, b| Ok(Ok(b.wc_plugin_counter().call_info(store)?)))?
+            instance.call(&Location("info()".into()), |store, b| Ok(Ok(b.info(store)?)))?
         };
         if info.columns.is_empty() {
             return Err(PluginError::WrongWorld { plugin: label.to_string(), detail: "info() lists no columns to read".into() });
         }
         let inner = Arc::get_mut(&mut plugin.inner).expect("no other reference yet");
         inner.label = format!("{} ({label})", info.name);
-        inner.info = PluginInfo { name: info.name, version: info.version, description: info.description, columns: info.columns };
+        inner.info = info;
         Ok(plugin)
     }
 
@@ -190,7 +348,7 @@ pub struct Plugin {
 struct PluginInner {
     label: String,
     hash: String,
-    pre: CountingPluginPre<StoreState>,
+    pre: Pre,
     policy: SandboxPolicy,
     info: PluginInfo,
 }
@@ -216,7 +374,7 @@ impl Plugin {
         Ok(PluginInstance { plugin: self.clone(), store, bindings, stderr, poisoned: false })
     }
 
-    fn new_store(&self) -> Result<(Store<StoreState>, CountingPlugin, MemoryOutputPipe), PluginError> {
+    fn new_store(&self) -> Result<(Store<StoreState>, Bindings, MemoryOutputPipe), PluginError> {
         let policy = &self.inner.policy;
         let (wasi, stderr) = policy.wasi_ctx();
         let state = StoreState { wasi, table: ResourceTable::new(), limiter: policy.limiter() };
@@ -248,7 +406,7 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 pub struct PluginInstance {
     plugin: Plugin,
     store: Store<StoreState>,
-    bindings: CountingPlugin,
+    bindings: Bindings,
     stderr: MemoryOutputPipe,
     poisoned: bool,
 }
@@ -265,8 +423,12 @@ impl PluginInstance {
             (self.store, self.bindings, self.stderr, self.poisoned) = (store, bindings, stderr, false);
         }
         let at = Location("task start".into());
+        let info = self.plugin.info();
+        if let Err(message) = info.check_param_names(params) {
+            return Err(PluginError::BadParams { plugin: self.plugin.label().to_string(), message });
+        }
         let handle = self
-            .call(&at, |store, b| b.wc_plugin_counter().task_counter().call_create(store, params))
+            .call(&at, |store, b| b.create(store, params))
             .map_err(|e| match e {
                 PluginError::Guest { plugin, message, .. } => PluginError::BadParams { plugin, message },
                 other => other,
@@ -279,7 +441,7 @@ impl PluginInstance {
     fn call<R>(
         &mut self,
         at: &Location,
-        f: impl FnOnce(&mut Store<StoreState>, &CountingPlugin) -> wasmtime::Result<Result<R, String>>,
+        f: impl FnOnce(&mut Store<StoreState>, &Bindings) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PluginError> {
         let plugin = self.plugin.inner.label.clone();
         self.store.set_epoch_deadline(deadline_ticks(self.plugin.inner.policy.call_deadline));
@@ -322,20 +484,21 @@ impl TaskCounter<'_> {
         let columns = self.instance.plugin.info().columns.len();
         debug_assert_eq!(batch.columns(), columns, "batch built for another plugin");
         self.instance
-            .call(at, |store, b| b.wc_plugin_counter().task_counter().call_feed(store, handle, batch.values(), batch.ends()))
+            .call(at, |store, b| b.feed(store, handle, batch.values(), batch.ends()))
     }
 
     /// Drains the counts, checked against the output caps.
     pub fn finish(mut self, at: &Location) -> Result<Vec<(String, u64)>, PluginError> {
         let handle = self.handle.take().expect("finish twice");
-        let result = self.instance.call(at, |store, b| b.wc_plugin_counter().task_counter().call_finish(store, handle));
+        let result = self.instance.call(at, |store, b| b.finish(store, handle));
         self.drop_handle(handle);
-        let counts = result?;
+        let finished = result?;
         let policy = &self.instance.plugin.inner.policy;
         let output_err = |detail: String| PluginError::Output { plugin: self.instance.plugin.label().to_string(), at: at.clone(), detail };
-        if counts.len() > policy.max_keys {
-            return Err(output_err(format!("{} keys, more than the limit of {} (--plugin-max-keys)", counts.len(), policy.max_keys)));
+        if finished.len() > policy.max_keys {
+            return Err(output_err(format!("{} keys, more than the limit of {} (--plugin-max-keys)", finished.len(), policy.max_keys)));
         }
+        let counts = finished.into_pairs().map_err(output_err)?;
         if let Some((key, _)) = counts.iter().find(|(k, _)| k.len() > policy.max_key_bytes) {
             let shown: String = key.chars().take(40).collect();
             return Err(output_err(format!(
@@ -362,5 +525,45 @@ impl Drop for TaskCounter<'_> {
         if let Some(handle) = self.handle.take() {
             self.drop_handle(handle);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(keys: &str, key_ends: &[u32], counts: &[u64]) -> FinishedCounts {
+        FinishedCounts::Packed { keys: keys.into(), key_ends: key_ends.to_vec(), counts: counts.to_vec() }
+    }
+
+    #[test]
+    fn packed_counts_unpack_with_empty_and_multibyte_keys() {
+        let pairs = packed("aécafé", &[1, 1, 3, 8], &[1, 2, 3, 4]).into_pairs().unwrap();
+        let want: Vec<(String, u64)> = vec![("a".into(), 1), ("".into(), 2), ("é".into(), 3), ("café".into(), 4)];
+        assert_eq!(pairs, want);
+        assert_eq!(packed("", &[], &[]).into_pairs().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn bad_packings_are_refused_with_the_reason() {
+        let err = |p: FinishedCounts| p.into_pairs().unwrap_err();
+        assert!(err(packed("ab", &[1, 2], &[1])).contains("2 key ends but 1 counts"));
+        assert!(err(packed("ab", &[3], &[1])).contains("past the 2 bytes"));
+        assert!(err(packed("ab", &[2, 1], &[1, 1])).contains("key 1 ends at byte 1"));
+        assert!(err(packed("é", &[1], &[1])).contains("inside a character"));
+        assert!(err(packed("ab", &[1, 2], &[1, 0])).contains("key 1 (`b`) has count 0"));
+    }
+
+    #[test]
+    fn undeclared_parameters_are_refused_by_name() {
+        let param = |name: &str| ParamInfo { name: name.into(), default: String::new(), help: String::new() };
+        let info = PluginInfo { name: "p".into(), params: vec![param("min_len"), param("stop")], world: WIT_WORLDS_ACCEPTED[0], ..PluginInfo::default() };
+        assert!(info.check_param_names(&[("stop".into(), "a".into())]).is_ok());
+        let err = info.check_param_names(&[("stop".into(), "a".into()), ("min_lenn".into(), "2".into())]).unwrap_err();
+        assert_eq!(err, "unknown parameter `min_lenn` (known: min_len, stop; see `wc-host plugin info`)");
+        let none = PluginInfo { name: "q".into(), world: WIT_WORLDS_ACCEPTED[0], ..PluginInfo::default() };
+        assert_eq!(none.check_param_names(&[("x".into(), "1".into())]).unwrap_err(), "unknown parameter `x` (q takes no parameters)");
+        let old = PluginInfo { world: WIT_WORLDS_ACCEPTED[1], ..PluginInfo::default() };
+        assert!(old.check_param_names(&[("anything".into(), "1".into())]).is_ok(), "0.1.0 plugins check their own");
     }
 }

@@ -370,7 +370,7 @@ fn component_of_another_world_is_refused() {
     let err = e.runtime.load(path).err().expect("a component of another world must be refused");
     assert!(matches!(err, PluginError::WrongWorld { .. }), "expected WrongWorld, got {err:?}");
     assert_names(&err, &path.display().to_string());
-    assert!(err.to_string().contains("wc:plugin/counting-plugin@0.1.0"), "{err}");
+    assert!(err.to_string().contains("wc:plugin/counting-plugin@0.2.0"), "{err}");
     e.assert_recovers();
 }
 

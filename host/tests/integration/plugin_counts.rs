@@ -201,3 +201,34 @@ fn cli_plugin_test_fails_with_a_readable_diff() {
     }
     assert!(!stdout.contains(r#""world""#), "a matching key is not part of the diff: {report}");
 }
+
+/// A component built against the first contract, `wc:plugin@0.1.0` (kept in
+/// `host/tests/fixtures`), still loads and counts exactly like today's.
+#[test]
+fn a_wit_0_1_0_component_still_loads_and_counts_the_same() {
+    let runtime = PluginRuntime::new(SandboxPolicy::default()).expect("runtime");
+    let old = runtime.load(&workspace_root().join("host/tests/fixtures/split-space-wit-0.1.0.wasm")).expect("a 0.1.0 component loads");
+    assert_eq!(old.info().world, "wc:plugin/counting-plugin@0.1.0");
+    assert!(old.info().params.is_empty() && !old.info().declares_params());
+    let new = runtime.load(&plugin_path("split-space")).expect("today's split-space");
+    assert_eq!(new.info().world, wc_host::plugin::WIT_WORLD);
+    assert!(new.info().declares_params());
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = generate(dir.path(), 2 << 20, 2, 17);
+    let (got_old, _) = count_files(&mut old.instantiate().unwrap(), &[], &files).expect("0.1.0 counts");
+    let (got_new, _) = count_files(&mut new.instantiate().unwrap(), &[], &files).expect("0.2.0 counts");
+    let want = reference_split_space(&files);
+    assert!(want.len() > 1000);
+    assert_same_counts("0.1.0 split-space vs text.split(' ')", &got_old, &want);
+    assert_same_counts("0.2.0 split-space vs text.split(' ')", &got_new, &want);
+
+    // A 0.1.0 component cannot declare its parameters: they reach `create`,
+    // which refuses them itself; a 0.2.0 one is refused by the host first.
+    let mut old_instance = old.instantiate().unwrap();
+    let err = old_instance.start_task(&[("case".into(), "keep".into())]).err().expect("0.1.0 refuses");
+    assert!(err.to_string().contains("unknown parameter `case`"), "{err}");
+    let mut new_instance = new.instantiate().unwrap();
+    let err = new_instance.start_task(&[("case".into(), "keep".into())]).err().expect("0.2.0 refuses");
+    assert!(err.to_string().contains("unknown parameter `case` (split-space takes no parameters)"), "{err}");
+}

@@ -6,7 +6,7 @@
 //! character (so `a#b` and URL fragments are not tags). Keys keep the `#` and
 //! are lowercased unless `case=keep`.
 
-use wc_plugin_sdk::{Counter, Counts, Info, Params};
+use wc_plugin_sdk::{Counter, Counts, Info, Param, Params};
 
 fn is_tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -58,6 +58,7 @@ impl Counter for Hashtags {
             version: env!("CARGO_PKG_VERSION"),
             description: "#hashtags in the text column, lowercased (case=keep to keep case)",
             columns: &["text"],
+            params: &[Param { name: "case", default: "lower", help: "`lower` lowercases hashtags, `keep` keeps their case" }],
         }
     }
 

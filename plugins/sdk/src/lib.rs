@@ -7,7 +7,7 @@
 //! ```ignore
 //! struct Shout;
 //! impl wc_plugin_sdk::Counter for Shout {
-//!     fn info() -> wc_plugin_sdk::Info { /* name, version, columns */ }
+//!     fn info() -> wc_plugin_sdk::Info { /* name, version, description, columns, params */ }
 //!     fn new(_params: &wc_plugin_sdk::Params) -> Result<Self, String> { Ok(Shout) }
 //!     fn count_row(&mut self, row: &[&str], counts: &mut wc_plugin_sdk::Counts) -> Result<(), String> {
 //!         for word in row[0].split_whitespace() { counts.add(&word.to_uppercase()); }
@@ -41,6 +41,25 @@ pub struct Info {
     pub description: &'static str,
     /// CSV header names read, in the order `count_row` receives them.
     pub columns: &'static [&'static str],
+    /// Every parameter `new` accepts; the host refuses any other key before
+    /// a task starts, and `wc-host plugin info` lists them.
+    pub params: &'static [Param],
+}
+
+/// One declared parameter: `--plugin-arg NAME=VALUE`.
+pub struct Param {
+    pub name: &'static str,
+    /// The value used when it is not given, as a user would type it.
+    pub default: &'static str,
+    /// One line for `wc-host plugin info`.
+    pub help: &'static str,
+}
+
+impl Info {
+    /// The declared parameter names, for [`Params::check_known`].
+    pub fn param_names(&self) -> Vec<&'static str> {
+        self.params.iter().map(|p| p.name).collect()
+    }
 }
 
 /// The `--plugin-arg key=value` pairs, in command-line order.
@@ -268,6 +287,13 @@ fn keys_equal(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A counting rule. One value per task: `new`, then `count_row` per row.
+///
+/// Lifetime: the host makes a new `Counter` (and a new [`Counts`]) for each
+/// task, a file or a byte range of one, and one instance of the component
+/// serves many tasks one after the other. State kept across rows belongs in
+/// `self`; a `static` or `thread_local` outlives the task, and anything
+/// counted through one would make the counts depend on how the input was
+/// split into tasks (`--split-mb`).
 pub trait Counter: Sized + 'static {
     fn info() -> Info;
     fn new(params: &Params) -> Result<Self, String>;
@@ -289,7 +315,29 @@ pub fn plugin_info<C: Counter>() -> wit::PluginInfo {
         version: info.version.into(),
         description: info.description.into(),
         columns: info.columns.iter().map(|c| c.to_string()).collect(),
+        params: info
+            .params
+            .iter()
+            .map(|p| wit::ParamInfo { name: p.name.into(), default: p.default.into(), help: p.help.into() })
+            .collect(),
     }
+}
+
+/// The counts in the packed form `finish` returns: every key in one string,
+/// its end offsets and the counts, so crossing the boundary costs three
+/// copies whatever the number of keys.
+#[doc(hidden)]
+pub fn pack(counts: Counts) -> wit::PackedCounts {
+    let entries = counts.into_vec();
+    let mut keys = String::with_capacity(entries.iter().map(|(k, _)| k.len()).sum());
+    let mut key_ends = Vec::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, n) in entries {
+        keys.push_str(&key);
+        key_ends.push(keys.len() as u32);
+        out.push(n);
+    }
+    wit::PackedCounts { keys, key_ends, counts: out }
 }
 
 impl<C: Counter> wit::GuestTaskCounter for Task<C> {
@@ -306,9 +354,9 @@ impl<C: Counter> wit::GuestTaskCounter for Task<C> {
         feed_batch(counter, counts, C::info().columns.len(), &values, &ends)
     }
 
-    fn finish(&self) -> Result<Vec<(String, u64)>, String> {
+    fn finish(&self) -> Result<wit::PackedCounts, String> {
         let (_, counts) = self.state.borrow_mut().take().ok_or("finish called twice")?;
-        Ok(counts.into_vec())
+        Ok(pack(counts))
     }
 }
 

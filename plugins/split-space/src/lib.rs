@@ -50,6 +50,7 @@ impl Counter for SplitSpace {
             version: env!("CARGO_PKG_VERSION"),
             description: "Python's text.split(\" \") over the text column (the lab's reference rule)",
             columns: &["text"],
+            params: &[],
         }
     }
 

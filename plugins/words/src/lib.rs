@@ -18,7 +18,7 @@
 //!    No other normalisation: `café` and `cafe` are different keys.
 //! 7. Numbers (keys of digits, `.` and `,` only) count unless `numbers=drop`.
 
-use wc_plugin_sdk::{Counter, Counts, Info, Params};
+use wc_plugin_sdk::{Counter, Counts, Info, Param, Params};
 
 /// The tokenizer's settings, from the plugin parameters.
 #[derive(Clone, Debug)]
@@ -357,6 +357,13 @@ impl Counter for Words {
             version: env!("CARGO_PKG_VERSION"),
             description: "Words of the text column for tweets: lowercased, URLs dropped, @mentions and #hashtags kept",
             columns: &["text"],
+            params: &[
+                Param { name: "case", default: "lower", help: "`lower` lowercases every key, `keep` keeps the case" },
+                Param { name: "urls", default: "drop", help: "`keep` counts URLs as written (minus trailing punctuation)" },
+                Param { name: "mentions", default: "keep", help: "`drop` skips @mentions" },
+                Param { name: "hashtags", default: "keep", help: "`drop` skips #hashtags" },
+                Param { name: "numbers", default: "keep", help: "`drop` skips numbers (keys of digits, `.` and `,`)" },
+            ],
         }
     }
 

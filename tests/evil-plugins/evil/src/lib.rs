@@ -26,9 +26,17 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wc_plugin_sdk::{Counter, Counts, Info, Params};
+use wc_plugin_sdk::{Counter, Counts, Info, Param, Params};
 
 const KNOWN_PARAMS: &[&str] = &["mode", "needle", "port", "keys", "bytes", "verbose"];
+const PARAMS: &[Param] = &[
+    Param { name: "mode", default: "", help: "how to misbehave (required; see the module docs)" },
+    Param { name: "needle", default: "", help: "with loop/membomb/trap-on: only on rows containing it" },
+    Param { name: "port", default: "1", help: "socket: the port to try" },
+    Param { name: "keys", default: "", help: "huge-keys: how many keys" },
+    Param { name: "bytes", default: "", help: "long-key/try-alloc/stderr: how many bytes" },
+    Param { name: "verbose", default: "false", help: "print to stderr while counting" },
+];
 const MODES: &[&str] = &[
     "loop",
     "membomb",
@@ -93,6 +101,7 @@ impl Counter for Evil {
             version: env!("CARGO_PKG_VERSION"),
             description: "misbehaves on demand (param `mode`); for wc-host's sandbox tests only",
             columns: &["text"],
+            params: PARAMS,
         }
     }
 
