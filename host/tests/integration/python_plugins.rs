@@ -40,8 +40,11 @@ use wc_host::plugin::{Plugin, PluginError, PluginInstance, PluginRuntime, Sandbo
 /// Must match `MESSAGE` in tests/evil-plugins/python/py-raise/rule.py.
 const RAISE_MESSAGE: &str = "py-raise blows up on purpose";
 
+/// This checkout: the tests' own manifest dir, not wc-testkit's (a worktree
+/// sharing another one's target directory can be linked to a wc-testkit
+/// built from that other checkout).
 fn root() -> PathBuf {
-    wc_testkit::workspace_root()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
 /// Every file under `dir` whose name ends with `.py`, recursively, minus
