@@ -17,7 +17,7 @@ Parameters:
 
 import re
 
-from wc_plugin import Counter, PluginError
+from wc_plugin import Counter, Param, PluginError
 
 # `\w` on str is exactly str.isalnum() plus "_" (Python's re docs), so this
 # is the runs of isalnum characters, found in C rather than a Python loop.
@@ -60,15 +60,20 @@ def parse_stop(value):
 
 class StopWords(Counter):
     name = "stopwords"
-    version = "0.1.0"
-    description = "lowercase words of text (runs of str.isalnum characters) without stop words; params stop, min_len"
+    version = "0.2.0"
+    description = "lowercase words of text (runs of str.isalnum characters) without stop words"
     columns = ["text"]
+    params = [
+        # No default text: its absence means the built-in English list.
+        Param("stop", help="comma-separated stop words replacing the built-in English list (`stop=` removes none)"),
+        Param("min_len", default="1", help="shortest word counted, in characters"),
+    ]
 
     def __init__(self, params):
-        params.check_known(["stop", "min_len"])
+        params.check_known()
         value = params.get("stop")
         self.stop = DEFAULT_STOP if value is None else parse_stop(value)
-        self.min_len = params.int("min_len", 1, minimum=1)
+        self.min_len = params.int("min_len", minimum=1)
 
     def count_row(self, row, counts):
         counts.update(words(row[0], self.stop, self.min_len))

@@ -1,5 +1,6 @@
-"""Unit tests of the stopwords rule, run natively:
-    $VENV/bin/python -m pytest plugins/stopwords/test_rule.py
+"""Unit tests of the stopwords rule, run natively (plugins/python/build.sh
+runs them before building, with the SDK on PYTHONPATH), or by hand:
+    PYTHONPATH=plugins/python/sdk $VENV/bin/python -m pytest plugins/stopwords/test_rule.py
 The golden cases (cases.json) check the built component."""
 
 import pathlib
@@ -9,7 +10,8 @@ import unicodedata
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python" / "sdk"))
+# The SDK of this checkout, when PYTHONPATH does not name one.
+sys.path.append(str(pathlib.Path(__file__).resolve().parents[1] / "python" / "sdk"))
 
 from wc_plugin import Counts, Params, PluginError, Task  # noqa: E402
 from rule import DEFAULT_STOP, StopWords, _WORD, parse_stop, words  # noqa: E402
@@ -98,7 +100,7 @@ def test_bad_parameters_are_errors(params, message):
 
 
 def test_last_value_of_a_repeated_parameter_wins():
-    rule = StopWords(Params([("min_len", "9"), ("min_len", "3")]))
+    rule = StopWords(Params([("min_len", "9"), ("min_len", "3")], StopWords.params))
     assert rule.min_len == 3
 
 
@@ -109,10 +111,17 @@ def test_state_does_not_cross_tasks():
 
 def test_count_row_adds_to_counts():
     counts = Counts()
-    rule = StopWords(Params())
+    rule = StopWords(Params([], StopWords.params))
     rule.count_row(["Cat cat the"], counts)
     rule.count_row(["dog"], counts)
     assert counts == {"cat": 2, "dog": 1}
+
+
+def test_declared_params():
+    info = StopWords.info()
+    assert [(p.name, p.default) for p in info.params] == [("stop", None), ("min_len", "1")]
+    assert all(p.help for p in info.params)
+    assert StopWords(Params([], StopWords.params)).min_len == 1
 
 
 def test_parse_stop_lowercases_and_strips():

@@ -15,6 +15,7 @@ mod inputs;
 mod hosts;
 mod jobs;
 mod plugin_counts;
+mod python_plugins;
 mod protocol_functions;
 mod security;
 mod split_fuzz;

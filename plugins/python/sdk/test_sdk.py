@@ -14,7 +14,7 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from wc_plugin import Counter, Counts, Info, Params, PluginError, Task, feed_batch  # noqa: E402
+from wc_plugin import Counter, Counts, Info, Packed, Param, Params, PluginError, Task, feed_batch, pack  # noqa: E402
 
 
 def batch(rows):
@@ -166,7 +166,7 @@ def test_finish_validates_counts_and_drops_zeros():
 def test_lifecycle_errors_and_fresh_state_per_task():
     task = Task(Words, [])
     task.feed(*batch([["a"]]))
-    assert task.finish() == [("a", 1)]
+    assert list(task.finish()) == [("a", 1)]
     with pytest.raises(PluginError, match="finish called twice"):
         task.finish()
     with pytest.raises(PluginError, match="feed after finish"):
@@ -176,7 +176,172 @@ def test_lifecycle_errors_and_fresh_state_per_task():
 
 def test_info_from_class_attributes():
     assert Rows.info() == Info("rows", "0.0.0", "", ["a", "b"])
+    assert Rows.info().params == []
     assert Words.info().name == "Words"
+
+
+# ---------------------------------------------------------------- declared parameters
+
+
+class Declared(Counter):
+    columns = ["text"]
+    params = [
+        Param("min_len", default="2", help="shortest word counted"),
+        Param("upper", default="no", help="upper-case the words"),
+        Param("stop", help="comma-separated words not counted"),
+    ]
+
+    def __init__(self, params):
+        params.check_known()
+        self.min_len = params.int("min_len", minimum=1)
+        self.upper = params.flag("upper")
+        self.stop = set((params.get("stop") or "").split(","))
+
+    def count_row(self, row, counts):
+        for w in row[0].split():
+            if len(w) >= self.min_len and w not in self.stop:
+                counts.add(w.upper() if self.upper else w)
+
+
+class Undeclaring(Counter):
+    """Declares parameters and keeps the default __init__."""
+
+    params = [Param("unused", default="x")]
+
+    def count_row(self, row, counts):
+        counts.add(row[0])
+
+
+def test_declared_params_are_in_info():
+    assert Declared.info().params == [
+        Param("min_len", "2", "shortest word counted"),
+        Param("upper", "no", "upper-case the words"),
+        Param("stop", None, "comma-separated words not counted"),
+    ]
+
+
+def test_declared_defaults_apply_when_absent():
+    assert feed(Declared, [["a bb ccc"]]) == {"bb": 1, "ccc": 1}
+    assert feed(Declared, [["a bb ccc"]], [("min_len", "3"), ("upper", "yes")]) == {"CCC": 1}
+    assert feed(Declared, [["a bb ccc"]], [("stop", "bb")]) == {"ccc": 1}
+    p = Params([], Declared.params)
+    assert (p.get("min_len"), p.get("stop"), p.get("nope")) == ("2", None, None)
+    assert (p.int("min_len"), p.flag("upper"), p.int("nope"), p.flag("nope")) == (2, False, None, None)
+    # An explicit default still wins over the declared one.
+    assert (p.get("min_len", "9"), p.int("min_len", 9), p.flag("upper", True), p.int("stop", 5)) == ("9", 9, True, 5)
+
+
+def test_declared_default_is_checked_like_a_given_value():
+    class BadDefault(Counter):
+        params = [Param("n", default="many")]
+
+        def __init__(self, params):
+            self.n = params.int("n")
+
+    with pytest.raises(PluginError, match="parameter `n` must be an integer, got `many`"):
+        Task(BadDefault, [])
+
+
+def test_check_known_defaults_to_the_declared_names():
+    with pytest.raises(PluginError, match=r"^unknown parameter `min` \(known: min_len, upper, stop\)$"):
+        Task(Declared, [("min", "3")])
+    # The default __init__ accepts what is declared, and only that.
+    assert feed(Undeclaring, [["a"]], [("unused", "y")]) == {"a": 1}
+    with pytest.raises(PluginError, match="unknown parameter `other`"):
+        Task(Undeclaring, [("other", "1")])
+    # An explicit list still works.
+    Params([("a", "1")], Declared.params).check_known(["a"])
+
+
+def test_bad_declarations_are_type_errors():
+    for bad in [
+        lambda: Param(""),
+        lambda: Param("a=b"),
+        lambda: Param(" a"),
+        lambda: Param("a", default=1),
+        lambda: Param("a", help=None),
+    ]:
+        with pytest.raises(TypeError):
+            bad()
+
+    class Twice(Counter):
+        params = [Param("a"), Param("a")]
+
+    class NotParams(Counter):
+        params = ["a"]
+
+    class AString(Counter):
+        params = "a"
+
+    for rule in (Twice, NotParams, AString):
+        with pytest.raises(TypeError):
+            rule.info()
+
+
+# ---------------------------------------------------------------- packing
+
+
+def unpack(p):
+    """The documented layout, decoded independently of Packed.__iter__
+    (`p` a `Packed` or the bindings' `PackedCounts`)."""
+    raw = (p.keys if hasattr(p, "keys") else p.joined).encode()
+    assert len(p.key_ends) == len(p.counts)
+    assert all(a <= b for a, b in zip([0] + p.key_ends, p.key_ends))
+    assert (p.key_ends[-1] if p.key_ends else 0) == len(raw)
+    starts = [0] + p.key_ends[:-1]
+    return {raw[s:e].decode(): n for s, e, n in zip(starts, p.key_ends, p.counts)}
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        {},
+        {"a": 1},
+        {"": 3},
+        {"": 1, "a": 2, "": 1} | {"b": 5},
+        {"ab": 1, "": 2, "c": 3, "déjà": 4, "日本": 5, "😀": 6, "": 7},
+        {"é": 1},
+        {"x" * 1000: 1, "": 2, "y": (1 << 64) - 1},
+    ],
+)
+def test_pack_layout(counts):
+    p = pack(list(counts), list(counts.values()))
+    assert isinstance(p, Packed)
+    assert unpack(p) == counts == dict(p)
+    assert p.joined == "".join(counts)
+
+
+def test_pack_byte_offsets_of_non_ascii_keys():
+    p = pack(["é", "", "日本", "a", "😀"], [1, 2, 3, 4, 5])
+    assert p.key_ends == [2, 2, 8, 9, 13]
+    p = pack(["a", "", "bc"], [1, 1, 1])
+    assert p.key_ends == [1, 1, 3]
+
+
+def test_pack_many_keys():
+    keys = [f"k{i}" for i in range(200_000)] + ["", "é"] + [f"ü{i}" for i in range(1000)]
+    ns = list(range(1, len(keys) + 1))
+    counts = dict(zip(keys, ns))
+    assert unpack(pack(keys, ns)) == counts
+    ascii_keys = keys[:200_000]
+    assert unpack(pack(ascii_keys, ns[:200_000])) == dict(zip(ascii_keys, ns))
+
+
+def test_pack_refuses_a_lone_surrogate():
+    with pytest.raises(PluginError, match="not valid Unicode"):
+        pack(["a", "é\ud800"], [1, 1])
+
+
+def test_finish_packs_and_drops_zeros():
+    class Mixed(Counter):
+        def count_row(self, row, counts):
+            counts.update(row[0].split(" "))
+            counts["zero"] = 0
+
+    task = Task(Mixed, [])
+    task.feed(*batch([["a  日本 a"], [""]]))
+    p = task.finish()
+    assert unpack(p) == {"a": 2, "": 2, "日本": 1}
 
 
 @pytest.fixture(scope="module")
@@ -200,10 +365,12 @@ def test_component_exports(component):
 
     wit_counter = component.export(Words)
     info = wit_counter().info()
-    assert (info.name, info.columns) == ("Words", ["text"])
+    assert (info.name, info.columns, info.params) == ("Words", ["text"], [])
     task = component.TaskCounter.create([])
     task.feed(*batch([["a b"], ["é"]]))
-    assert dict(task.finish()) == {"a": 1, "b": 1, "é": 1}
+    packed = task.finish()
+    assert type(packed).__name__ == "PackedCounts"
+    assert unpack(packed) == {"a": 1, "b": 1, "é": 1}
     with pytest.raises(Err) as e:
         task.finish()
     assert e.value.value == "finish called twice"
@@ -217,3 +384,21 @@ def test_component_exports(component):
     assert e.value.value == "count_row raised ValueError: no boom"
     with pytest.raises(TypeError):
         component.export(object)
+
+
+def test_component_declares_params(component):
+    from componentize_py_types import Err
+
+    info = component.export(Declared)().info()
+    assert [(p.name, p.default, p.help) for p in info.params] == [
+        ("min_len", "2", "shortest word counted"),
+        ("upper", "no", "upper-case the words"),
+        ("stop", "", "comma-separated words not counted"),
+    ]
+    assert type(info.params[0]).__name__ == "ParamInfo"
+    task = component.TaskCounter.create([("upper", "true")])
+    task.feed(*batch([["a bb"]]))
+    assert unpack(task.finish()) == {"BB": 1}
+    with pytest.raises(Err) as e:
+        component.TaskCounter.create([("min_len", "0")])
+    assert e.value.value == "parameter `min_len` must be at least 1, got 0"

@@ -28,7 +28,7 @@ def export(rule):
     global _rule
     if not (isinstance(rule, type) and issubclass(rule, _Rule)):
         raise TypeError(f"export() takes a wc_plugin.Counter subclass, not {rule!r}")
-    info = rule.info()
+    info = rule.info()  # checks the declared params too
     if not info.columns or not all(isinstance(c, str) for c in info.columns):
         raise TypeError(f"{rule.__name__}.info().columns must be a non-empty list of str")
     _rule = rule
@@ -40,7 +40,8 @@ class Counter(exports.Counter):
 
     def info(self):
         i = _rule.info()
-        return wit.PluginInfo(name=i.name, version=i.version, description=i.description, columns=list(i.columns))
+        params = [wit.ParamInfo(name=p.name, default=p.default or "", help=p.help) for p in i.params]
+        return wit.PluginInfo(name=i.name, version=i.version, description=i.description, columns=list(i.columns), params=params)
 
 
 class TaskCounter(wit.TaskCounter):
@@ -64,6 +65,7 @@ class TaskCounter(wit.TaskCounter):
 
     def finish(self):
         try:
-            return self._task.finish()
+            p = self._task.finish()
         except PluginError as e:
             raise Err(str(e)) from None
+        return wit.PackedCounts(keys=p.joined, key_ends=p.key_ends, counts=p.counts)
