@@ -3,11 +3,18 @@ SHELL := /bin/bash
 # Builds live under ~/.cache so later runs on the same machine reuse them;
 # `target` in the repo is a link to it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/wc-host/target
-PLUGINS := words split-space hashtags
-WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/wasm
 BIN := $(CARGO_TARGET_DIR)/release/wc-host
+# Every plugin project under plugins/ (any language; the other folders hold
+# the SDKs, templates and toolchains): `make plugins` builds each into
+# plugins/NAME.wasm with `wc-host plugin build`.
+PLUGIN_TOOL_DIRS := sdk rust python js c
+PLUGIN_DIRS := $(filter-out $(addprefix plugins/,$(PLUGIN_TOOL_DIRS)),$(patsubst %/,%,$(wildcard plugins/*/)))
+# The templates of `wc-host plugin new`, made and built like a user would,
+# shipped as split-space twins: NAME:LANGUAGE.
+TEMPLATE_PLUGINS := split-space-py:python split-space-js:js
+TEMPLATE_DIR := $(CARGO_TARGET_DIR)/template-plugins
 
-.PHONY: all build plugins host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions cluster-demo bench-commit clean link
+.PHONY: all build plugins plugins-templates host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions cluster-demo bench-commit clean link
 
 all: build
 
@@ -27,22 +34,31 @@ deps:
 	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
 	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
-## plugins: build every plugin into plugins/NAME.wasm.
-plugins: link
-	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-	cargo build --profile wasm --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS))
-	@for p in $(PLUGINS); do cp "$(WASM_DIR)/$$(echo $$p | tr - _).wasm" plugins/$$p.wasm; done
-	@ls -l plugins/*.wasm
+## plugins: build every plugin project under plugins/ (Rust, Python,
+## JavaScript, C) into plugins/NAME.wasm, and the templates' twins; a
+## component whose sources and SDK did not change is not rebuilt.
+plugins: host plugins-templates
+	@set -e; for d in $(PLUGIN_DIRS); do $(BIN) plugin build $$d --no-test; done
+
+## plugins-templates: `plugin new` + `plugin build` of the Python and JS
+## templates, as plugins/split-space-py.wasm and plugins/split-space-js.wasm.
+plugins-templates: host
+	@set -e; mkdir -p $(TEMPLATE_DIR); for t in $(TEMPLATE_PLUGINS); do \
+	  name=$${t%%:*}; lang=$${t#*:}; rm -rf $(TEMPLATE_DIR)/$$name; \
+	  $(BIN) plugin new --lang $$lang $(TEMPLATE_DIR)/$$name >/dev/null; \
+	  $(BIN) plugin build $(TEMPLATE_DIR)/$$name -o plugins/$$name.wasm --no-test; \
+	done
 
 host: link
 	cargo build --release -p wc-host
 
 ## build: the host in release and every plugin.
-build: plugins host
+build: host plugins
 
 ## run: the main job on the bundled sample data; its HTML report goes to
 ## .wc-data/report.html (the summary's last line says so).
-run: deps build
+run: deps host
+	$(BIN) plugin build plugins/words --no-test
 	$(BIN) --plugin plugins/words.wasm --report .wc-data/report.html
 
 ## test: everything (installs what is missing first).
@@ -50,13 +66,17 @@ test: deps build
 	cargo nextest run --workspace --release --no-fail-fast
 	$(MAKE) test-plugins
 	$(MAKE) test-python-plugins
+	$(MAKE) test-js-plugins
+	$(MAKE) test-c-plugins
 	$(MAKE) test-valkey
 
-## test-plugins: every shipped plugin against its golden cases.
+## test-plugins: every built plugin against its project's golden cases.
 test-plugins:
-	@for p in $(PLUGINS); do $(BIN) plugin test plugins/$$p.wasm --cases plugins/$$p/cases.json || exit 1; done
+	@set -e; for d in $(PLUGIN_DIRS) $(foreach t,$(TEMPLATE_PLUGINS),$(TEMPLATE_DIR)/$(word 1,$(subst :, ,$(t)))); do \
+	  echo "== $$d"; $(BIN) plugin test $$d; done
 
-## bench-plugins: WASM plugin throughput against the same rule compiled natively.
+## bench-plugins: the same rule (split-space) per language, MB/s, and every
+## Rust rule in WASM against the same rule compiled natively.
 bench-plugins: build
 	cargo run --release -p wc-host --example bench_plugins
 
@@ -111,6 +131,8 @@ bench-commit: deps build
 	cargo run --release -p wc-host --example bench_commit
 
 include plugins/python/python.mk
+include plugins/js/js.mk
+-include plugins/c/c.mk
 
 clean:
 	cargo clean

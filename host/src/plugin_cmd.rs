@@ -9,7 +9,7 @@ use crate::cases::{load_cases, run_case};
 use crate::input::InputFormat;
 use crate::count::{count_files_with, count_texts, sorted_desc, write_counts, CountMap};
 use crate::input::{resolve_inputs, Planned, ReadStats, SplitOptions};
-use crate::authoring::{self, Language};
+use crate::authoring::{self, build::Built, Language};
 use crate::plugin::{stamp, Plugin, PluginRuntime, SandboxPolicy};
 use crate::report::printable;
 
@@ -210,12 +210,18 @@ fn rule_file(language: Language) -> &'static str {
 
 /// `plugin build`: the project into a component, then its golden cases.
 /// Exit 1 when a case fails (the component is kept, to inspect).
-pub fn build(dir: &Path, out: Option<&Path>, policy: SandboxPolicy, run_cases: bool) -> anyhow::Result<i32> {
+pub fn build(dir: &Path, out: Option<&Path>, policy: SandboxPolicy, run_cases: bool, force: bool) -> anyhow::Result<i32> {
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| authoring::default_output(dir));
     let started = std::time::Instant::now();
-    let language = authoring::build::build_project(dir, &out)?;
-    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    eprintln!("built {} ({} plugin, {:.1} MB) in {:.1}s", out.display(), language.name(), size as f64 / 1e6, started.elapsed().as_secs_f64());
+    let size = || std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    match authoring::build::build_project(dir, &out, force)? {
+        Built::Fresh(language) => {
+            eprintln!("built {} ({} plugin, {:.1} MB) in {:.1}s", out.display(), language.name(), size(), started.elapsed().as_secs_f64())
+        }
+        Built::UpToDate(language) => {
+            eprintln!("{} is up to date ({} plugin; its sources and SDK are unchanged; --force rebuilds)", out.display(), language.name())
+        }
+    }
     let cases = dir.join("cases.json");
     if !run_cases {
         return Ok(0);

@@ -7,8 +7,18 @@ use std::process::Command;
 use super::{embedded, Language};
 use crate::plugin::stamp::{self, SourceStamp};
 
-/// Builds the project in `dir` into `out` and returns its language.
-pub fn build_project(dir: &Path, out: &Path) -> anyhow::Result<Language> {
+/// What [`build_project`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Built {
+    /// A new component was written.
+    Fresh(Language),
+    /// `out` was already built from these sources by these SDKs.
+    UpToDate(Language),
+}
+
+/// Builds the project in `dir` into `out`, unless `out` was built from the
+/// same sources by the same SDKs and `force` is off.
+pub fn build_project(dir: &Path, out: &Path, force: bool) -> anyhow::Result<Built> {
     let language = Language::detect(dir)?;
     let dir = std::path::absolute(dir)?;
     let out = std::path::absolute(out)?;
@@ -17,7 +27,11 @@ pub fn build_project(dir: &Path, out: &Path) -> anyhow::Result<Language> {
     }
     // The sources as they are when the build starts: an edit during the
     // build makes the component stale, not silently current.
-    let sources = SourceStamp::of(&dir, language.name())?;
+    let sources = SourceStamp { sdk: embedded::sdk_id(), ..SourceStamp::of(&dir, language.name())? };
+    let current = std::fs::read(&out).ok().and_then(|bytes| stamp::read(&bytes));
+    if !force && current.as_ref() == Some(&sources) {
+        return Ok(Built::UpToDate(language));
+    }
     let built = match language {
         Language::Rust => build_rust(&dir)?,
         _ => build_with_script(language, &dir, &out)?,
@@ -30,7 +44,7 @@ pub fn build_project(dir: &Path, out: &Path) -> anyhow::Result<Language> {
     if language != Language::Rust {
         let _ = std::fs::remove_file(&built); // the script's unstamped output
     }
-    Ok(language)
+    Ok(Built::Fresh(language))
 }
 
 /// Python, JavaScript, C: the language's build script from the staged SDK

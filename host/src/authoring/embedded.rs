@@ -17,21 +17,26 @@ pub fn file(path: &str) -> Option<&'static [u8]> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, bytes)| *bytes)
 }
 
-/// The embedded tree written under the cache, once per distinct content:
-/// `STAGE/wit/plugin.wit`, `STAGE/plugins/<lang>/build.sh`, ...
-pub fn staged_tree() -> anyhow::Result<PathBuf> {
+/// A hash of every embedded file: names this binary's SDKs and build scripts.
+pub fn sdk_id() -> String {
     let mut hash = Sha256::new();
     for (path, bytes) in FILES {
         hash.update(path.as_bytes());
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     }
-    let id = hex::encode(hash.finalize());
-    let dir = super::cache_base().join("sdk").join(&id[..16]);
+    hex::encode(hash.finalize())[..16].to_string()
+}
+
+/// The embedded tree written under the cache, once per distinct content:
+/// `STAGE/wit/plugin.wit`, `STAGE/plugins/<lang>/build.sh`, ...
+pub fn staged_tree() -> anyhow::Result<PathBuf> {
+    let id = sdk_id();
+    let dir = super::cache_base().join("sdk").join(&id);
     if dir.join(".complete").exists() {
         return Ok(dir);
     }
-    let tmp = dir.with_file_name(format!(".{}.{}", &id[..16], std::process::id()));
+    let tmp = dir.with_file_name(format!(".{id}.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         for (path, bytes) in FILES {
             let target = tmp.join(path);

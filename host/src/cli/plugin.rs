@@ -52,6 +52,9 @@ pub enum PluginCommand {
         /// Do not run the project's golden cases after building.
         #[arg(long)]
         no_test: bool,
+        /// Build even when the component is up to date with its sources.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
@@ -100,7 +103,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
         PluginCommand::Info { plugin, sandbox, json } => plugin_cmd::info(&plugin_path(&plugin)?, sandbox.policy(), json),
         PluginCommand::Test { plugin, cases, sandbox } => plugin_cmd::test(&plugin_path(&plugin)?, cases.as_deref(), sandbox.policy()),
         PluginCommand::New { lang, dir } => plugin_cmd::new(Language::from_name(&lang).expect("clap checked the value"), &dir),
-        PluginCommand::Build { dir, output, no_test, sandbox } => plugin_cmd::build(&dir, output.as_deref(), sandbox.policy(), !no_test),
+        PluginCommand::Build { dir, output, no_test, force, sandbox } => plugin_cmd::build(&dir, output.as_deref(), sandbox.policy(), !no_test, force),
         PluginCommand::Cache { clear } => plugin_cmd::cache(clear),
         PluginCommand::Componentize { core, output } => plugin_cmd::componentize(&core, &output),
         PluginCommand::Count(args) => plugin_cmd::count(CountSpec {

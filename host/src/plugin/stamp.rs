@@ -26,6 +26,10 @@ pub struct SourceStamp {
     pub language: String,
     /// (path relative to `dir`, SHA-256 hex), sorted by path.
     pub files: Vec<(String, String)>,
+    /// Which SDKs and build scripts built it (a hash of the ones embedded
+    /// in the wc-host that built it): a new SDK makes a rebuild necessary.
+    #[serde(default)]
+    pub sdk: String,
 }
 
 /// Whether a file in a project folder is part of what the component is
@@ -74,7 +78,7 @@ impl SourceStamp {
             let bytes = std::fs::read(dir.join(&rel))?;
             files.push((rel.to_string_lossy().into_owned(), hex::encode(Sha256::digest(&bytes))));
         }
-        Ok(SourceStamp { dir, language: language.to_string(), files })
+        Ok(SourceStamp { dir, language: language.to_string(), files, sdk: String::new() })
     }
 
     /// What differs from `now`: changed, added and removed files.
