@@ -136,6 +136,12 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# wit-bindgen-c 0.46 names the destructor export after the C type; the
+# committed bindings are patched (`make c-bindings`). Unpatched, the host's
+# drop never reaches the SDK and every task leaks its state.
+grep -q '#\[dtor\]task-counter"' "$sdk/gen/counting_plugin.c" \
+  || die "bindings: $sdk/gen/counting_plugin.c does not export [dtor]task-counter (regenerate with make c-bindings)"
+
 srcs=()
 for f in "$dir"/*.c; do
   case $(basename "$f") in test_*.c) ;; *) srcs+=("$f") ;; esac

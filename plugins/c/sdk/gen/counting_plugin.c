@@ -213,7 +213,7 @@ exports_wc_plugin_counter_task_counter_t* exports_wc_plugin_counter_task_counter
   return (exports_wc_plugin_counter_task_counter_t*) __wasm_import_exports_wc_plugin_counter_task_counter_rep(handle.__handle);
 }
 
-__attribute__((__export_name__("wc:plugin/counter@0.2.0#[dtor]task_counter")))
+__attribute__((__export_name__("wc:plugin/counter@0.2.0#[dtor]task-counter")))
 void __wasm_export_exports_wc_plugin_counter_task_counter_dtor(exports_wc_plugin_counter_task_counter_t* arg) {
   exports_wc_plugin_counter_task_counter_destructor(arg);
 }
