@@ -35,7 +35,8 @@ c-bindings:
 test-c-plugins:
 	@$(C_BUILD) --toolchain
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	  cc -std=c11 -O1 -g -Wall -Wextra -Iplugins/c/sdk plugins/c/sdk/test_sdk.c plugins/c/sdk/wc_plugin.c -o "$$tmp/test_sdk"; \
+	  c_sdk_test="cc -std=c11 -O1 -g -Wall -Wextra -Iplugins/c/sdk plugins/c/sdk/test_sdk.c plugins/c/sdk/wc_plugin.c -o $$tmp/test_sdk"; \
+	  $$c_sdk_test -fsanitize=address 2>/dev/null || $$c_sdk_test; \
 	  "$$tmp/test_sdk"; \
 	  mkdir -p "$$tmp/stage/plugins" "$$tmp/stage/wit"; \
 	  cp -r plugins/c "$$tmp/stage/plugins/c"; cp wit/plugin.wit "$$tmp/stage/wit/"; \
