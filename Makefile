@@ -111,6 +111,7 @@ bench-commit: deps build
 	cargo run --release -p wc-host --example bench_commit
 
 include plugins/python/python.mk
+include plugins/c/c.mk
 
 clean:
 	cargo clean
