@@ -132,7 +132,7 @@ bench-commit: deps build
 
 include plugins/python/python.mk
 include plugins/js/js.mk
--include plugins/c/c.mk
+include plugins/c/c.mk
 
 clean:
 	cargo clean
