@@ -72,8 +72,8 @@ test: deps build
 
 ## test-plugins: every built plugin against its project's golden cases.
 test-plugins:
-	@set -e; for d in $(PLUGIN_DIRS) $(foreach t,$(TEMPLATE_PLUGINS),$(TEMPLATE_DIR)/$(word 1,$(subst :, ,$(t)))); do \
-	  echo "== $$d"; $(BIN) plugin test $$d; done
+	@set -e; for p in $(PLUGIN_DIRS) $(foreach t,$(TEMPLATE_PLUGINS),plugins/$(word 1,$(subst :, ,$(t))).wasm); do \
+	  echo "== $$p"; $(BIN) plugin test $$p; done
 
 ## bench-plugins: the same rule (split-space) per language, MB/s, and every
 ## Rust rule in WASM against the same rule compiled natively.

@@ -27,24 +27,19 @@ c-bindings:
 	@grep -q '#\[dtor\]task-counter"' plugins/c/sdk/gen/counting_plugin.c || { echo "c-bindings: no [dtor]task-counter export in counting_plugin.c" >&2; exit 1; }
 	@ls -l plugins/c/sdk/gen
 
-## test-c-plugins: SDK unit tests, then the template built from scratch the way
-## `wc-host plugin new/build` would (a staged copy of plugins/c outside the
-## repo; build.sh also runs the template's native test) and checked against
-## its golden cases; then the leak check (sdk/tests/lifetime: 26 tasks of
-## 256 KiB each, succeeding and failing, in one instance capped at 2 MiB).
+## test-c-plugins: SDK unit tests; the template made and built like a user
+## would (`wc-host plugin new --lang c` + `plugin build`, which installs the
+## apt packages when missing, runs test_rule.c natively, then cases.json);
+## then the leak check (sdk/tests/lifetime: 26 tasks of 256 KiB each,
+## succeeding and failing, in one instance capped at 2 MiB).
 test-c-plugins:
 	@$(C_BUILD) --toolchain
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  c_sdk_test="cc -std=c11 -O1 -g -Wall -Wextra -Iplugins/c/sdk plugins/c/sdk/test_sdk.c plugins/c/sdk/wc_plugin.c -o $$tmp/test_sdk"; \
 	  $$c_sdk_test -fsanitize=address 2>/dev/null || $$c_sdk_test; \
 	  "$$tmp/test_sdk"; \
-	  mkdir -p "$$tmp/stage/plugins" "$$tmp/stage/wit"; \
-	  cp -r plugins/c "$$tmp/stage/plugins/c"; cp wit/plugin.wit "$$tmp/stage/wit/"; \
-	  cp -r plugins/c/template "$$tmp/split-space-c"; \
-	  sed -i 's/__PLUGIN_NAME__/split-space-c/g' "$$tmp"/split-space-c/*; \
-	  WC_HOST=$(abspath $(BIN)) "$$tmp/stage/plugins/c/build.sh" "$$tmp/split-space-c" "$$tmp/split-space-c.wasm"; \
-	  echo "$(BIN) plugin test $$tmp/split-space-c.wasm --cases $$tmp/split-space-c/cases.json"; \
-	  $(BIN) plugin test "$$tmp/split-space-c.wasm" --cases "$$tmp/split-space-c/cases.json"; \
-	  WC_HOST=$(abspath $(BIN)) "$$tmp/stage/plugins/c/build.sh" plugins/c/sdk/tests/lifetime "$$tmp/lifetime.wasm"; \
-	  echo "$(BIN) plugin test $$tmp/lifetime.wasm --cases plugins/c/sdk/tests/lifetime/cases.json --plugin-memory-mib 2"; \
-	  $(BIN) plugin test "$$tmp/lifetime.wasm" --cases plugins/c/sdk/tests/lifetime/cases.json --plugin-memory-mib 2 --quiet
+	  $(BIN) plugin new --lang c "$$tmp/split-space-c"; \
+	  $(BIN) plugin build "$$tmp/split-space-c"; \
+	  $(BIN) plugin build plugins/c/sdk/tests/lifetime -o "$$tmp/lifetime.wasm" --no-test; \
+	  echo "$(BIN) plugin test $$tmp/lifetime.wasm --plugin-memory-mib 2"; \
+	  $(BIN) plugin test "$$tmp/lifetime.wasm" --cases plugins/c/sdk/tests/lifetime/cases.json --plugin-memory-mib 2
