@@ -11,12 +11,48 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// `<root>/plugins/NAME.wasm`, built first if any shipped plugin is missing.
+/// The Rust ones come from cargo; the others (Python, JavaScript, the
+/// templates' twins) from `wc-host plugin build`, like `make plugins`.
 pub fn plugin(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(ensure_plugins_built);
     let path = workspace_root().join("plugins").join(format!("{name}.wasm"));
+    if !path.is_file() {
+        build_with_wc_host(name, &path);
+    }
     assert!(path.is_file(), "{} does not exist (not a shipped plugin?)", path.display());
     path
+}
+
+/// The templates' twins `make plugins` ships: name, language.
+const TEMPLATE_PLUGINS: [(&str, &str); 2] = [("split-space-py", "python"), ("split-space-js", "js")];
+
+/// `wc-host plugin build` of `plugins/NAME` (or of a fresh template
+/// project for a template's twin), under the same lock as the cargo build.
+fn build_with_wc_host(name: &str, out: &Path) {
+    let target = target_dir();
+    std::fs::create_dir_all(&target).unwrap();
+    let lock = File::create(target.join("wc-host-test-plugins.lock")).unwrap();
+    // SAFETY: a plain flock(2) on a descriptor we own for the whole block.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    if out.is_file() {
+        return;
+    }
+    let project = match TEMPLATE_PLUGINS.iter().find(|(n, _)| *n == name) {
+        Some((_, lang)) => {
+            let project = target.join("template-plugins").join(name);
+            let _ = std::fs::remove_dir_all(&project);
+            let status = Command::new(wc_host_bin()).args(["plugin", "new", "--lang", lang]).arg(&project).status().unwrap();
+            assert!(status.success(), "wc-host plugin new --lang {lang} {} failed", project.display());
+            project
+        }
+        None => workspace_root().join("plugins").join(name),
+    };
+    if !project.is_dir() {
+        return; // not a shipped plugin: the caller says so
+    }
+    let status = Command::new(wc_host_bin()).args(["plugin", "build", "--no-test"]).arg(&project).arg("-o").arg(out).status().unwrap();
+    assert!(status.success(), "wc-host plugin build {} failed ({status}); try `make plugins`", project.display());
 }
 
 /// `<root>/plugins/NAME/cases.json`.

@@ -5,6 +5,7 @@
 //! Run one area with `cargo nextest run -p wc-host --release -E 'test(/^jobs::/)'`.
 
 mod architecture;
+mod authoring;
 mod bad_input;
 mod chaos_short;
 mod cluster;
