@@ -148,6 +148,12 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         store.delete_job()?;
     }
     let previous_state = store.job_state()?;
+    let inputs_id = plan::inputs_id(&planner.identities);
+    if previous_state.is_none() {
+        if let Some(note) = follows_another_job(&mut store, &job, &inputs_id, plugin.hash(), &plugin.info().name, &spec.params)? {
+            tracing::warn!("{note}");
+        }
+    }
     let meta = JobMeta {
         plugin_hash: plugin.hash().to_string(),
         plugin_name: plugin.info().name.clone(),
@@ -201,7 +207,11 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
             tracing::info!("job {job} found unfinished in Redis: resuming it");
         }
         let ran = coordinator.register().and_then(|()| {
-            coordinator.store.set_meta_fields(&[(field::STARTED_AT_MS, now_ms().to_string()), (field::FILES, file_count.to_string())])?;
+            coordinator.store.set_meta_fields(&[
+                (field::STARTED_AT_MS, now_ms().to_string()),
+                (field::FILES, file_count.to_string()),
+                (field::INPUTS_ID, inputs_id.clone()),
+            ])?;
             coordinator.store.record_event(EventKind::Started, &[("resumed", resumed.to_string())]);
             coordinator.run_to_completion(&mut managed, &spec)
         });
@@ -258,6 +268,31 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         report::print_summary(&summary);
     }
     Ok(if summary.dead_lettered.is_empty() { 0 } else { 1 })
+}
+
+/// A new job over the same files as the last job started in this Redis,
+/// with another build of the plugin or other parameters, starts from zero:
+/// the note says so, rather than a silently new job id.
+fn follows_another_job(store: &mut Store, job: &str, inputs_id: &str, plugin_hash: &str, plugin_name: &str, params: &[(String, String)]) -> anyhow::Result<Option<String>> {
+    let Some(last) = store.latest_job()?.filter(|last| last != job) else { return Ok(None) };
+    let mut other = store.another(Patience::Coordinator);
+    other.keys = Keys::for_meta(&last);
+    let meta = other.read_meta()?;
+    if meta.get(field::INPUTS_ID).map(String::as_str) != Some(inputs_id) {
+        return Ok(None);
+    }
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    let what = match (meta.get(field::PLUGIN_NAME), meta.get(field::PLUGIN_HASH)) {
+        (Some(name), Some(hash)) if name == plugin_name && hash != plugin_hash => {
+            format!("another build of plugin {plugin_name} (sha256 {} then, {} now)", short(hash), short(plugin_hash))
+        }
+        (Some(name), _) if name != plugin_name => format!("plugin {name}"),
+        _ if meta.get(field::PARAMS) != Some(&serde_json::to_string(params).unwrap_or_default()) => "other plugin parameters".to_string(),
+        _ => "other settings (split size, partitions, commit mode or format)".to_string(),
+    };
+    Ok(Some(format!(
+        "job {job} is a new job and counts from zero: the last job over the same files, {last}, used {what}; its counts stay under job {last}"
+    )))
 }
 
 /// A command that reads the counts back and works as printed: the managed

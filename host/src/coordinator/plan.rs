@@ -51,6 +51,12 @@ pub(super) fn job_id(
     hex::encode(&h.finalize()[..8])
 }
 
+/// A hash of the inputs alone (which files, as they are now), so that a
+/// new job can tell it counts the same files as an earlier one.
+pub(super) fn inputs_id(files: &[FileIdentity]) -> String {
+    hex::encode(&Sha256::digest(serde_json::to_vec(files).expect("identities serialise"))[..8])
+}
+
 /// The planner thread and what it was given.
 pub(super) struct Planner {
     /// The files as they were when the job started: the plan is theirs.

@@ -147,6 +147,9 @@ pub mod field {
     // What the job is (written by the coordinator).
     pub const PLUGIN_HASH: &str = "plugin_hash";
     pub const PLUGIN_NAME: &str = "plugin_name";
+    /// A hash of the input files' identities (path, size, mtime): tells a
+    /// later job over the same files that it follows this one.
+    pub const INPUTS_ID: &str = "inputs_id";
     pub const PARAMS: &str = "params";
     pub const CLAIM_TIMEOUT: &str = "claim_timeout";
     pub const MAX_ATTEMPTS: &str = "max_attempts";

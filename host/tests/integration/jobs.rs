@@ -337,3 +337,27 @@ fn a_coordinator_killed_mid_job_is_resumed_by_running_it_again() {
     assert_eq!(again.summary["resumed"], true);
     assert_counts_eq(&again.counts, &reference_words(&files));
 }
+
+/// A rebuilt plugin makes a new job over the same files; it is said, with
+/// both builds' hashes, instead of a silently new job id.
+#[test]
+fn a_new_job_after_a_plugin_rebuild_says_it_counts_from_zero() {
+    let redis = RedisServer::start();
+    let (dir, files) = gen_data(1.0, 2, 16);
+    let old_build = workspace_root().join("host/tests/fixtures/split-space-wit-0.1.0.wasm");
+    let first = run_job(old_build.to_str().unwrap(), &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert!(first.status.success(), "{}", first.stderr);
+    let second = run_job("split-space", &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert!(second.status.success(), "{}", second.stderr);
+    let first_job = first.summary["job"].as_str().unwrap();
+    assert_ne!(first_job, second.summary["job"].as_str().unwrap());
+    assert!(
+        second.stderr.contains("is a new job and counts from zero") && second.stderr.contains(&format!("the last job over the same files, {first_job}, used another build of plugin split-space")),
+        "{}",
+        second.stderr
+    );
+    assert_counts_eq(&second.counts, &reference_split_space(&files));
+    // The same command again resumes nothing new and says nothing of the kind.
+    let third = run_job("split-space", &["--redis", &redis.url(), &data_arg(&dir)]);
+    assert!(third.status.success() && !third.stderr.contains("counts from zero"), "{}", third.stderr);
+}
