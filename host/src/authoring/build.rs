@@ -29,7 +29,9 @@ pub fn build_project(dir: &Path, out: &Path, force: bool) -> anyhow::Result<Buil
     // build makes the component stale, not silently current.
     let sources = SourceStamp { sdk: embedded::sdk_id(), ..SourceStamp::of(&dir, language.name())? };
     let current = std::fs::read(&out).ok().and_then(|bytes| stamp::read(&bytes));
-    if !force && current.as_ref() == Some(&sources) {
+    // Cargo knows best what a Rust build depends on (the workspace's
+    // profiles, path dependencies) and its no-op build is quick: always ask it.
+    if !force && language != Language::Rust && current.as_ref() == Some(&sources) {
         return Ok(Built::UpToDate(language));
     }
     let built = match language {
