@@ -71,6 +71,24 @@ out=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+
+# The project's unit tests (`*.test.js`, node --test) first, natively, on a
+# copy of the project whose .wc-sdk/ is this script's SDK; output shown on
+# a failure only. WC_JS_SKIP_TESTS=1 skips them.
+tests=()
+while IFS= read -r -d '' t; do tests+=("$(basename "$t")"); done < <(find "$plugin_dir" -maxdepth 1 -name '*.test.js' -print0 | sort -z)
+if [ ${#tests[@]} -gt 0 ] && [ "${WC_JS_SKIP_TESTS:-}" != 1 ]; then
+  mkdir -p "$stage/tests/.wc-sdk"
+  (cd "$plugin_dir" && find . \( -name node_modules -o -name .wc-sdk \) -prune -o -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.json' \) -print0 \
+    | xargs -0 -r cp --parents -t "$stage/tests")
+  cp "$here"/sdk/*.js "$stage/tests/.wc-sdk/"
+  if ! log=$(cd "$stage/tests" && node --test "${tests[@]}" 2>&1); then
+    echo "$log" | sed "s|$stage/tests/|$plugin_dir/|g" >&2
+    die "unit tests: node --test ${tests[*]} failed in $plugin_dir (WC_JS_SKIP_TESTS=1 builds anyway)"
+  fi
+  echo "unit tests: node --test ${tests[*]}: passed" >&2
+  rm -rf "$stage/tests"
+fi
 # The project's modules and data (rule.js and whatever it imports), without
 # tests, node_modules, hidden folders (.wc-sdk: the SDK comes from here).
 (cd "$plugin_dir" && find . \( -name node_modules -o -name '.*' ! -name . \) -prune -o -type f \
