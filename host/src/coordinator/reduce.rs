@@ -77,6 +77,29 @@ fn sorted_by_count_then_key(counts: &CountMap) -> Vec<(&String, &u64)> {
             (**n, u128::from_be_bytes(prefix), i as u32)
         })
         .collect();
-    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
+    // Nothing else runs after the last commit: the sort uses every core.
+    use rayon::slice::ParallelSliceMut;
+    order.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
     order.into_iter().map(|(_, _, i)| pairs[i as usize]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_is_count_then_key_bytes_even_past_the_inline_prefix() {
+        let mut counts = CountMap::default();
+        let mut seed = 7u64;
+        for i in 0..50_000u64 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Shared 16-byte prefixes, so ties are broken past the inline part.
+            let key = format!("{}{:x}", ["sixteen-bytes-xx", "sixteen-bytes-xy", "", "é"][(seed >> 60) as usize % 4], seed >> 40);
+            *counts.entry(key).or_insert(0) += 1 + (i % 7) * ((seed >> 33) % 3);
+        }
+        let got: Vec<(&String, &u64)> = sorted_by_count_then_key(&counts);
+        let mut want: Vec<(&String, &u64)> = counts.iter().collect();
+        want.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
+        assert_eq!(got, want);
+    }
 }

@@ -7,7 +7,11 @@
 //! type ZSET_2 (members as length-prefixed strings, scores as binary
 //! doubles), the RDB version, and a CRC-64 (Jones) of both.
 
-use crc::{Crc, CRC_64_REDIS};
+use crc::{Crc, Table, CRC_64_REDIS};
+
+/// Slice-by-16 tables: the checksum of a payload of tens of MB is several
+/// times faster than with the default one-byte table.
+const CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
 
 const RDB_TYPE_ZSET_2: u8 = 5;
 /// RDB version 9 (Redis 5 and 6); newer servers load older versions.
@@ -25,7 +29,7 @@ pub fn zset_payload(members: &[(&String, &u64)]) -> Vec<u8> {
         out.extend_from_slice(&(**count as f64).to_le_bytes());
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = Crc::<u64>::new(&CRC_64_REDIS).checksum(&out);
+    let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
@@ -53,7 +57,9 @@ mod tests {
     #[test]
     fn the_checksum_is_redis_crc64() {
         // The check value of CRC-64/Jones as Redis uses it (src/crc64.c).
-        assert_eq!(Crc::<u64>::new(&CRC_64_REDIS).checksum(b"123456789"), 0xe9c6d914c4b8d9ca);
+        assert_eq!(CRC64.checksum(b"123456789"), 0xe9c6d914c4b8d9ca);
+        let long: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        assert_eq!(CRC64.checksum(&long), Crc::<u64>::new(&CRC_64_REDIS).checksum(&long), "the fast tables give the same checksum");
     }
 
     #[test]
