@@ -9,8 +9,6 @@
 //! split-space plugin if `plugins/split-space.wasm` is missing).
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -265,28 +263,10 @@ fn environment_and_arguments_are_empty() {
 #[test]
 fn network_is_denied() {
     // Real listeners, so that a leak would really connect (or deliver).
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP listener");
-    tcp.set_nonblocking(true).unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    let udp = UdpSocket::bind(("127.0.0.1", port)).ok();
-    if let Some(udp) = &udp {
-        udp.set_nonblocking(true).unwrap();
-    }
-
+    let listeners = wc_testkit::Listeners::bind();
     let mut e = evil(SandboxPolicy::default());
-    assert_denied(&mut e, "socket", &[("port", &port.to_string())], "net");
-
-    match tcp.accept() {
-        Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-        other => panic!("the plugin reached the host's TCP listener: {other:?}"),
-    }
-    if let Some(udp) = &udp {
-        let mut buf = [0u8; 64];
-        match udp.recv_from(&mut buf) {
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-            other => panic!("the plugin reached the host's UDP socket: {other:?}"),
-        }
-    }
+    assert_denied(&mut e, "socket", &[("port", &listeners.port().to_string())], "net");
+    listeners.assert_untouched();
     e.assert_recovers();
 }
 

@@ -23,8 +23,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::ErrorKind;
-use std::net::{TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -318,28 +316,10 @@ fn python_files_environment_and_clock_are_denied() {
 
 #[test]
 fn python_network_is_denied() {
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP listener");
-    tcp.set_nonblocking(true).unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    let udp = UdpSocket::bind(("127.0.0.1", port)).ok();
-    if let Some(udp) = &udp {
-        udp.set_nonblocking(true).unwrap();
-    }
-
+    let listeners = wc_testkit::Listeners::bind();
     let mut p = load("py-sandbox", SandboxPolicy::default());
-    assert_denied(&mut p, "socket", &[("port", &port.to_string())], "net");
-
-    match tcp.accept() {
-        Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-        other => panic!("the plugin reached the host's TCP listener: {other:?}"),
-    }
-    if let Some(udp) = &udp {
-        let mut buf = [0u8; 64];
-        match udp.recv_from(&mut buf) {
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-            other => panic!("the plugin reached the host's UDP socket: {other:?}"),
-        }
-    }
+    assert_denied(&mut p, "socket", &[("port", &listeners.port().to_string())], "net");
+    listeners.assert_untouched();
     p.assert_recovers();
 }
 
