@@ -6,7 +6,8 @@
 //! ```text
 //! main ─► cli ─► { coordinator, worker, query, report_cmd, plugin_cmd, gen_data }
 //!                    └─► { protocol, plugin, authoring, input, count, report, html_report, config, redis_server, cases }
-//!                           └─► batch (rows and their location: what input makes and plugins take)
+//!                           └─► batch (rows and their location: what input makes and plugins take),
+//!                               tally (counts merged by the millions: what the protocol decodes into)
 //! ```
 //!
 //! - [`cli`]: the only module that knows clap; turns arguments into plain specs.
@@ -34,6 +35,7 @@
 //! - [`cases`]: golden cases for `wc-host plugin test`.
 //! - [`gen_data`]: the twcs-shaped data generator.
 //! - [`batch`]: a batch of rows for one plugin call, and where it came from.
+//! - [`tally`]: the table the coordinator merges every task's counts into.
 //! - [`logging`]: `tracing` to stderr, above the progress line when there is one.
 //!
 //! Test and benchmark harnesses (chaos, reference counts, test support) live
@@ -57,4 +59,5 @@ pub mod query;
 pub mod redis_server;
 pub mod report;
 pub mod report_cmd;
+pub mod tally;
 pub mod worker;

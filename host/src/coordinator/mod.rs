@@ -29,6 +29,7 @@ use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, Event
 use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
 use crate::report::{self, DeadTask, Faults, ProgressState, SkippedInput, Summary};
 use crate::report_cmd::summary_of;
+use crate::tally::Tally;
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
 pub use supervise::worker_args;
@@ -190,7 +191,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         persistence: Arc::default(),
         last_master_check: Instant::now(),
         final_counts: None,
-        merged: CountMap::default(),
+        merged: Tally::new(),
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
@@ -333,9 +334,9 @@ struct Coordinator {
     /// When the sentinels were last asked who the master is.
     last_master_check: Instant,
     /// Reduce mode: the merged counts, kept for `--output`.
-    final_counts: Option<CountMap>,
+    final_counts: Option<Tally>,
     /// Reduce mode: results merged so far, and of which tasks.
-    merged: CountMap,
+    merged: Tally,
     merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
@@ -557,7 +558,7 @@ impl Coordinator {
 
     fn all_counts(&mut self) -> anyhow::Result<CountMap> {
         if let Some(counts) = self.final_counts.take() {
-            return Ok(counts);
+            return Ok(counts.to_map());
         }
         self.store.all_counts()
     }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::Coordinator;
-use crate::count::CountMap;
+use crate::tally::Tally;
 
 impl Coordinator {
     /// Reduce mode: merges the result blobs of tasks done since the last
@@ -65,8 +65,8 @@ impl Coordinator {
 /// inline integers first (the count and the key's first 16 bytes), the
 /// keys themselves compared only on a tie: several times faster than
 /// comparing through the strings, which matters with millions of keys.
-fn sorted_by_count_then_key(counts: &CountMap) -> Vec<(&String, &u64)> {
-    let pairs: Vec<(&String, &u64)> = counts.iter().collect();
+fn sorted_by_count_then_key(counts: &Tally) -> Vec<(&str, u64)> {
+    let pairs: Vec<(&str, u64)> = counts.iter().collect();
     let mut order: Vec<(u64, u128, u32)> = pairs
         .iter()
         .enumerate()
@@ -74,7 +74,7 @@ fn sorted_by_count_then_key(counts: &CountMap) -> Vec<(&String, &u64)> {
             let mut prefix = [0u8; 16];
             let head = &key.as_bytes()[..key.len().min(16)];
             prefix[..head.len()].copy_from_slice(head);
-            (**n, u128::from_be_bytes(prefix), i as u32)
+            (*n, u128::from_be_bytes(prefix), i as u32)
         })
         .collect();
     // Nothing else runs after the last commit: the sort uses every core.
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn the_order_is_count_then_key_bytes_even_past_the_inline_prefix() {
-        let mut counts = CountMap::default();
+        let mut counts = crate::count::CountMap::default();
         let mut seed = 7u64;
         for i in 0..50_000u64 {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -97,9 +97,11 @@ mod tests {
             let key = format!("{}{:x}", ["sixteen-bytes-xx", "sixteen-bytes-xy", "", "é"][(seed >> 60) as usize % 4], seed >> 40);
             *counts.entry(key).or_insert(0) += 1 + (i % 7) * ((seed >> 33) % 3);
         }
-        let got: Vec<(&String, &u64)> = sorted_by_count_then_key(&counts);
-        let mut want: Vec<(&String, &u64)> = counts.iter().collect();
-        want.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
+        let mut tally = Tally::new();
+        tally.add_all(counts.iter().map(|(k, n)| (k.as_str(), *n)));
+        let got: Vec<(&str, u64)> = sorted_by_count_then_key(&tally);
+        let mut want: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        want.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
         assert_eq!(got, want);
     }
 }

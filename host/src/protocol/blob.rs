@@ -3,10 +3,7 @@
 //! lengths and counts as LEB128 varints. Compact (most keys are short and
 //! most counts small) and cheap to write and read.
 
-use rustc_hash::FxHashMap;
-
-/// The same type as `count::CountMap`, named here so that the protocol does not depend on counting.
-type CountMap = FxHashMap<String, u64>;
+use crate::tally::Tally;
 
 const VERSION: u8 = 1;
 
@@ -22,8 +19,10 @@ pub fn encode(pairs: &[(String, u64)]) -> Vec<u8> {
     out
 }
 
-/// Adds the blob's counts into `total`.
-pub fn decode_into(blob: &[u8], total: &mut CountMap) -> Result<(), String> {
+/// Adds the blob's counts into `total` (the whole blob is checked first:
+/// a bad one adds nothing).
+pub fn decode_into(blob: &[u8], total: &mut Tally) -> Result<(), String> {
+    let mut pairs = Vec::with_capacity(blob.len() / 8);
     let (&version, mut rest) = blob.split_first().ok_or("empty result blob")?;
     if version != VERSION {
         return Err(format!("result blob of unknown version {version}"));
@@ -37,13 +36,9 @@ pub fn decode_into(blob: &[u8], total: &mut CountMap) -> Result<(), String> {
         rest = tail;
         let count = take_varint(&mut rest)?;
         let key = std::str::from_utf8(key).map_err(|_| "result blob key is not UTF-8")?;
-        match total.get_mut(key) {
-            Some(n) => *n += count,
-            None => {
-                total.insert(key.to_owned(), count);
-            }
-        }
+        pairs.push((key, count));
     }
+    total.add_all(pairs);
     Ok(())
 }
 
@@ -76,20 +71,21 @@ mod tests {
     fn round_trips_and_merges() {
         let pairs = vec![("".to_string(), 1), ("héllo".to_string(), 300), ("x".repeat(200), u64::MAX)];
         let blob = encode(&pairs);
-        let mut total = CountMap::default();
+        let mut total = Tally::new();
         decode_into(&blob, &mut total).unwrap();
         decode_into(&encode(&[("héllo".to_string(), 2)]), &mut total).unwrap();
-        assert_eq!(total[""], 1);
-        assert_eq!(total["héllo"], 302);
-        assert_eq!(total[&"x".repeat(200)], u64::MAX);
+        assert_eq!(total.get(""), 1);
+        assert_eq!(total.get("héllo"), 302);
+        assert_eq!(total.get(&"x".repeat(200)), u64::MAX);
     }
 
     #[test]
     fn rejects_damaged_blobs() {
         let blob = encode(&[("hello".to_string(), 5)]);
-        let mut total = CountMap::default();
+        let mut total = Tally::new();
         assert!(decode_into(&blob[..4], &mut total).is_err());
         assert!(decode_into(&[9], &mut total).is_err());
         assert!(decode_into(&[], &mut total).is_err());
+        assert!(total.is_empty(), "a damaged blob adds nothing");
     }
 }

@@ -17,7 +17,7 @@ const RDB_TYPE_ZSET_2: u8 = 5;
 /// RDB version 9 (Redis 5 and 6); newer servers load older versions.
 const RDB_VERSION: u16 = 9;
 
-pub fn zset_payload(members: &[(&String, &u64)]) -> Vec<u8> {
+pub fn zset_payload(members: &[(&str, u64)]) -> Vec<u8> {
     let bytes: usize = members.iter().map(|(k, _)| k.len() + 14).sum();
     let mut out = Vec::with_capacity(bytes + 32);
     out.push(RDB_TYPE_ZSET_2);
@@ -26,7 +26,7 @@ pub fn zset_payload(members: &[(&String, &u64)]) -> Vec<u8> {
         put_len(&mut out, key.len() as u64);
         out.extend_from_slice(key.as_bytes());
         // Scores are doubles: exact up to 2^53, far beyond any count here.
-        out.extend_from_slice(&(**count as f64).to_le_bytes());
+        out.extend_from_slice(&(*count as f64).to_le_bytes());
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);

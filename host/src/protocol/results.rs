@@ -6,6 +6,7 @@ use rustc_hash::FxHashMap;
 
 use super::connection::{Patience, Store};
 use super::{blob, dump};
+use crate::tally::Tally;
 
 /// Members per ZADD when the sorted set is written without RESTORE.
 const ZADD_MEMBERS: usize = 2000;
@@ -14,7 +15,7 @@ impl Store {
     /// Adds the result blobs of `ids` into `total`; returns the ids that
     /// had one (a restore may have rolled a done task back since it was
     /// seen done: it will be done and merged again).
-    pub fn merge_results(&mut self, ids: &[&String], total: &mut FxHashMap<String, u64>) -> anyhow::Result<Vec<String>> {
+    pub fn merge_results(&mut self, ids: &[&String], total: &mut Tally) -> anyhow::Result<Vec<String>> {
         let mut merged = Vec::new();
         for (p, members) in self.by_partition(ids) {
             let ids: Vec<&String> = members.iter().map(|&i| ids[i]).collect();
@@ -36,7 +37,7 @@ impl Store {
     /// of a DUMP payload, or pipelined ZADDs over two connections when
     /// RESTORE is refused (an ACL without it). Nothing to write for no pairs:
     /// Redis has no empty sorted set.
-    pub fn write_building_counts(&mut self, pairs: &[(&String, &u64)]) -> anyhow::Result<()> {
+    pub fn write_building_counts(&mut self, pairs: &[(&str, u64)]) -> anyhow::Result<()> {
         if pairs.is_empty() {
             return self.with_retry(|conn, keys| conn.del(&keys.counts_building));
         }
@@ -66,13 +67,13 @@ impl Store {
         })
     }
 
-    fn zadd_building(&mut self, pairs: &[(&String, &u64)]) -> anyhow::Result<()> {
+    fn zadd_building(&mut self, pairs: &[(&str, u64)]) -> anyhow::Result<()> {
         for batch in pairs.chunks(ZADD_MEMBERS * 8) {
             self.with_retry(|conn, keys| {
                 let cmds = batch
                     .chunks(ZADD_MEMBERS)
                     .map(|chunk| {
-                        let members: Vec<(u64, &[u8])> = chunk.iter().map(|(k, n)| (**n, k.as_bytes())).collect();
+                        let members: Vec<(u64, &[u8])> = chunk.iter().map(|(k, n)| (*n, k.as_bytes())).collect();
                         redis::Cmd::zadd_multiple(&keys.counts_building, &members)
                     })
                     .collect();
