@@ -151,7 +151,7 @@ struct WasmTimes {
 #[inline(never)]
 fn count_wasm(instance: &mut PluginInstance, texts: &[String]) -> Result<(Counts, WasmTimes)> {
     let columns = instance.plugin().info().columns.len();
-    let at = Location("benchmark".into());
+    let at = Location::new("benchmark");
     let mut times = WasmTimes::default();
     let started = Instant::now();
     let mut task = instance.start_task(&[])?;

@@ -3,12 +3,13 @@
 //! library API use the rest.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
 use crate::input::{self, ColumnMap, Encoding, Header, InputError, InputRange, Planned, ReadOptions, ReadStats, SplitOptions};
 use crate::batch::{Batch, Location};
-use crate::plugin::{PluginError, PluginInstance};
+use crate::plugin::{Plugin, PluginError, PluginInstance};
 
 /// Counts keyed by what the plugin returned.
 pub type CountMap = FxHashMap<String, u64>;
@@ -19,6 +20,25 @@ pub enum CountError {
     Input(#[from] InputError),
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A plugin failure that recurred on a fresh instance fed the same rows
+    /// alone (see [`locate`]): running the task again cannot help, so a
+    /// worker dead-letters it at once.
+    #[error(transparent)]
+    Deterministic(PluginError),
+}
+
+impl CountError {
+    /// Whether retrying the task is pointless: the failure was reproduced.
+    pub fn is_deterministic(&self) -> bool {
+        matches!(self, CountError::Deterministic(_))
+    }
+
+    pub fn plugin_error(&self) -> Option<&PluginError> {
+        match self {
+            CountError::Plugin(e) | CountError::Deterministic(e) => Some(e),
+            CountError::Input(_) => None,
+        }
+    }
 }
 
 /// The counts of one range, as the plugin returned them.
@@ -44,11 +64,114 @@ pub fn count_range_with(
     expected: Option<&Header>,
 ) -> Result<RangeCounts, CountError> {
     let options = ReadOptions { columns: instance.plugin().info().columns.clone(), map: map.clone(), expected: expected.cloned() };
+    let plugin = instance.plugin().clone();
     let mut task = instance.start_task(params)?;
-    let stats = input::read_range_with(range, &options, |batch: &Batch, at: &Location| task.feed(batch, at).map_err(CountError::from))?;
-    let at = Location(range.describe());
+    let stats = input::read_range_with(range, &options, |batch: &Batch, at: &Location| {
+        task.feed(batch, at).map_err(|error| located(locate(&plugin, params, batch, error)))
+    })?;
+    let at = Location::new(range.describe());
     let counts = task.finish(&at)?;
     Ok(RangeCounts { counts, stats })
+}
+
+/// The error of a failed `feed` once [`locate`] has looked for its row; its
+/// wasm backtrace (if any) logged here, at debug level (`-v`): once per
+/// failed task, never in the message.
+fn located(outcome: Located) -> CountError {
+    let error = match &outcome {
+        Located::Reproduced(e) | Located::Unreproduced(e) => e,
+    };
+    if let Some(backtrace) = error.backtrace() {
+        tracing::debug!("wasm backtrace of the failure{}:\n{}", error.at().cloned().unwrap_or_default(), backtrace.trim_end());
+    }
+    match outcome {
+        Located::Reproduced(e) => CountError::Deterministic(e),
+        Located::Unreproduced(e) => CountError::Plugin(e),
+    }
+}
+
+/// What [`locate`] made of a failed `feed`.
+#[derive(Debug)]
+pub enum Located {
+    /// A fresh instance fed the batch's rows alone failed the same way: the
+    /// error now names the row (or the narrowest rows found).
+    Reproduced(PluginError),
+    /// Not reproduced, or not looked into: the error as it was, with a note
+    /// when the batch alone did not fail.
+    Unreproduced(PluginError),
+}
+
+/// Time [`locate`] may spend re-running a batch. A re-run that traps or runs
+/// out of memory is quick, and one that passes takes what the rows take;
+/// only a deadline failure costs its whole deadline on each failing re-run,
+/// so a new re-run starts only if a whole deadline still fits in the budget.
+/// Past it, the rows narrowed so far are reported.
+const LOCATE_BUDGET: Duration = Duration::from_secs(30);
+
+/// Finds the row of a batch on which `feed` failed with `error`.
+///
+/// Only a failure that poisons the instance (trap, CPU deadline, memory) is
+/// looked into. On a fresh instance and a fresh task, under the same
+/// sandbox limits, the whole batch is fed again: if that does not fail the
+/// same way (the same [`PluginError`] variant), the failure depends on
+/// earlier batches of the task, or on the moment; the batch's row range is
+/// kept, and said so. If it does, the failure is deterministic and the
+/// shortest failing prefix of the batch is bisected, in about log2(rows)
+/// re-runs: its last row is the one. (A prefix failing in another way counts
+/// as passing: the row found is the first whose addition fails the original
+/// way.) A deadline failure with a deadline over a third of
+/// [`LOCATE_BUDGET`] is not re-run at all.
+pub fn locate(plugin: &Plugin, params: &[(String, String)], batch: &Batch, error: PluginError) -> Located {
+    let deadline = match &error {
+        PluginError::Deadline { deadline_ms, .. } => Some(Duration::from_millis(*deadline_ms as u64)),
+        PluginError::Trap { .. } | PluginError::Memory { .. } => None,
+        _ => return Located::Unreproduced(error),
+    };
+    let Some(at) = error.at().filter(|at| at.has_rows()).cloned() else { return Located::Unreproduced(error) };
+    let rows = batch.rows();
+    if rows == 0 || deadline.is_some_and(|d| d > LOCATE_BUDGET / 3) {
+        return Located::Unreproduced(error);
+    }
+    let started = Instant::now();
+    // Whether the first `n` rows, alone on a fresh instance, fail like `error`;
+    // `None` when a re-run cannot even start (then nothing is concluded).
+    let fails = |n: usize| -> Option<bool> {
+        let mut instance = plugin.instantiate().ok()?;
+        let mut task = instance.start_task(params).ok()?;
+        Some(task.feed(&batch.prefix(n), &Location::default()).err().is_some_and(|e| e.same_kind(&error)))
+    };
+    match fails(rows) {
+        Some(true) => {}
+        Some(false) => {
+            let note = "fed alone to a fresh instance these rows do not fail: the failure depends on earlier rows of the task, or on the moment";
+            tracing::debug!("locating the failing row{at}: not reproduced");
+            return Located::Unreproduced(error.located(at.with_note(note)));
+        }
+        None => return Located::Unreproduced(error),
+    }
+    // Invariant: the first `pass` rows do not fail like `error` (0: nothing
+    // fed), the first `fail` rows do.
+    let (mut pass, mut fail) = (0, rows);
+    let mut reruns = 1;
+    while fail - pass > 1 {
+        if started.elapsed() + deadline.unwrap_or_default() > LOCATE_BUDGET {
+            break;
+        }
+        let mid = pass + (fail - pass) / 2;
+        reruns += 1;
+        match fails(mid) {
+            Some(true) => fail = mid,
+            Some(false) => pass = mid,
+            None => break,
+        }
+    }
+    tracing::debug!("located the failure{at} in {reruns} re-runs, {:?}: batch rows {}..{}", started.elapsed(), pass + 1, fail);
+    let found = if fail - pass == 1 {
+        at.at_row(fail - 1)
+    } else {
+        at.at_rows(pass, fail - 1).with_note(&format!("narrowed down in {reruns} re-runs, then stopped after {} s", LOCATE_BUDGET.as_secs()))
+    };
+    Located::Reproduced(error.located(found))
 }
 
 /// Runs the plugin over whole files (splitting none) and merges the counts.
@@ -94,11 +217,17 @@ pub fn count_texts(instance: &mut PluginInstance, params: &[(String, String)], t
     for text in texts {
         batch.push_row(std::iter::repeat_n(*text, columns));
     }
+    let plugin = instance.plugin().clone();
     let mut task = instance.start_task(params)?;
-    let at = Location("--text".into());
-    task.feed(&batch, &at)?;
+    let at = Location::rows("--text", 1, texts.len() as u64, Vec::new());
+    if let Err(error) = task.feed(&batch, &at) {
+        return Err(match located(locate(&plugin, params, &batch, error)) {
+            CountError::Plugin(e) | CountError::Deterministic(e) => e,
+            CountError::Input(e) => unreachable!("no input is read here: {e}"),
+        });
+    }
     let mut total = CountMap::default();
-    merge(&mut total, task.finish(&at)?);
+    merge(&mut total, task.finish(&Location::new("--text"))?);
     Ok(total)
 }
 

@@ -1,4 +1,5 @@
-//! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default info).
+//! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default info;
+//! `--quiet` warn, `-v` debug for wc-host).
 //!
 //! While a progress bar is on screen ([`attach_bar`]), every log line is
 //! printed above it (the bar is cleared, the line written whole, the bar
@@ -11,10 +12,26 @@ use indicatif::ProgressBar;
 
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
-pub fn init(quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `verbose` (`-v`): debug level for wc-host's own lines (a plugin trap's
+/// wasm backtrace, for one), info for its dependencies.
+pub fn init(quiet: bool, verbose: bool) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+    let default = if quiet {
+        "warn"
+    } else if verbose {
+        "info,wc_host=debug"
+    } else {
+        "info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LineWriter(Vec::new())).with_target(false).try_init();
+}
+
+/// Whether `-v` was given: worker processes are started with it too.
+pub fn is_verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Log lines go above `bar` until [`detach_bar`].

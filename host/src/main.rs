@@ -6,7 +6,7 @@ use wc_host::cli::Cli;
 
 fn main() {
     let cli = Cli::parse();
-    wc_host::logging::init(cli.quiet);
+    wc_host::logging::init(cli.quiet, cli.verbose);
     match cli.run() {
         Ok(code) => std::process::exit(code),
         Err(err) => {

@@ -201,7 +201,7 @@ impl Worker {
                     self.commit(&entry, counts)?;
                     self.seen.lock().unwrap().bytes += bytes;
                 }
-                Err(err) => self.fail(&entry, &err.to_string())?,
+                Err(err) => self.fail(&entry, &err.to_string(), err.is_deterministic())?,
             }
             self.seen.lock().unwrap().current = None;
             first = false;
@@ -268,11 +268,20 @@ impl Worker {
         self.store.count_unreplicated(entry.partition)
     }
 
-    fn fail(&mut self, entry: &Entry, error: &str) -> anyhow::Result<()> {
-        let max = self.meta.max_attempts;
+    /// Records a failed attempt. A `deterministic` failure (reproduced on a
+    /// fresh instance fed the same rows, see `count::locate`) would fail
+    /// every retry the same way: it is dead-lettered at once, by asking
+    /// `wc_fail_task` for at most one attempt. Any other is retried up to
+    /// the job's `max_attempts`.
+    fn fail(&mut self, entry: &Entry, error: &str, deterministic: bool) -> anyhow::Result<()> {
+        let max = if deterministic { 1 } else { self.meta.max_attempts };
         match self.store.fail_task(entry, max, error)? {
             FailOutcome::Dead => {
-                tracing::error!("task {} dead-lettered after {max} attempts: {error}", entry.task.id);
+                if deterministic {
+                    tracing::error!("task {} dead-lettered without retries (the failure recurs with the same rows): {error}", entry.task.id);
+                } else {
+                    tracing::error!("task {} dead-lettered after {max} attempts: {error}", entry.task.id);
+                }
                 let fields = [("task", entry.task.id.clone()), ("file", entry.task.range.file.path.display().to_string()), ("error", error.to_string())];
                 self.store.record_event(EventKind::DeadLetter, &fields);
             }

@@ -32,6 +32,10 @@ pub struct Cli {
     /// Only warnings and errors on stderr.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Debug logging from wc-host (e.g. a plugin trap's wasm backtrace);
+    /// `RUST_LOG`, when set, decides instead.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -74,7 +74,8 @@ impl Workers {
             exit_with_parent: true,
             policy: spec.policy.clone(),
         };
-        Workers { template, quiet: spec.quiet || progress_bar, running: Vec::new(), respawns: 0, relay_stderr: progress_bar }
+        let quiet = spec.quiet || (progress_bar && !crate::logging::is_verbose());
+        Workers { template, quiet, running: Vec::new(), respawns: 0, relay_stderr: progress_bar }
     }
 
     pub fn respawns(&self) -> u64 {
@@ -97,6 +98,7 @@ impl Workers {
         let child = Command::new(exe)
             .args(worker_args(&spec))
             .args(self.quiet.then_some("--quiet"))
+            .args((!self.quiet && crate::logging::is_verbose()).then_some("--verbose"))
             .env("REDIS_URL", &spec.redis)
             .stdin(Stdio::null())
             .stderr(if self.relay_stderr { Stdio::piped() } else { Stdio::inherit() })

@@ -235,7 +235,10 @@ fn read_records<E: From<InputError>>(
     let mut batch = Batch::new(columns);
     let mut row = if range.starts_with_header() { 0 } else { range.first_row };
     let mut batch_first_row = row;
-    let location = |first: u64, last: u64| Location(format!("{label} rows {first}-{last}"));
+    // Rows of the current batch skipped as too short: a batch's location
+    // names each of its rows (see `Location::at_row`).
+    let mut skipped: Vec<u64> = Vec::new();
+    let location = |first: u64, last: u64, skipped: &mut Vec<u64>| Location::rows(&label, first, last, std::mem::take(skipped));
     loop {
         if !next_record(&mut csv, &mut record, path, row)? {
             break;
@@ -248,6 +251,7 @@ fn read_records<E: From<InputError>>(
         stats.rows += 1;
         if indices.iter().any(|&i| i >= record.len()) {
             stats.short_rows += 1;
+            skipped.push(row);
             row += 1;
             continue;
         }
@@ -264,7 +268,7 @@ fn read_records<E: From<InputError>>(
             .into());
         }
         if batch.bytes() + row_bytes > MAX_BATCH_BYTES {
-            on_batch(&batch, &location(batch_first_row, row - 1))?;
+            on_batch(&batch, &location(batch_first_row, row - 1, &mut skipped))?;
             batch.clear();
             batch_first_row = row;
         }
@@ -276,14 +280,14 @@ fn read_records<E: From<InputError>>(
         }
         stats.invalid_utf8_rows += invalid as u64;
         if batch.bytes() >= BATCH_BYTES {
-            on_batch(&batch, &location(batch_first_row, row))?;
+            on_batch(&batch, &location(batch_first_row, row, &mut skipped))?;
             batch.clear();
             batch_first_row = row + 1;
         }
         row += 1;
     }
     if !batch.is_empty() {
-        on_batch(&batch, &location(batch_first_row, row.saturating_sub(1)))?;
+        on_batch(&batch, &location(batch_first_row, row.saturating_sub(1), &mut skipped))?;
     }
     drop(csv);
     // The decoded text read (less the separator `with_text` may put first).

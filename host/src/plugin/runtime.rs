@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::error::PluginError;
+use super::error::{self, PluginError};
 use crate::batch::{Batch, Location};
 use super::sandbox::{MemoryLimiter, SandboxPolicy, STDERR_QUOTE_BYTES, STDERR_RENEW_BYTES};
 
@@ -282,7 +282,7 @@ impl PluginRuntime {
         };
         let info = {
             let mut instance = plugin.instantiate()?;
-            instance.call(&Location("info()".into()), |store, b| Ok(Ok(b.info(store)?)))?
+            instance.call(&Location::new("info()"), |store, b| Ok(Ok(b.info(store)?)))?
         };
         if info.columns.is_empty() {
             return Err(PluginError::WrongWorld { plugin: label.to_string(), detail: "info() lists no columns to read".into() });
@@ -484,13 +484,39 @@ impl Plugin {
         store.set_hostcall_fuel(policy.max_memory_bytes.saturating_mul(4));
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(policy.call_deadline));
-        let bindings = self.inner.pre.instantiate(&mut store).map_err(|e| PluginError::Trap {
-            plugin: self.inner.label.clone(),
-            at: Location("instantiation".into()),
-            detail: format!("{e:#}"),
+        let bindings = self.inner.pre.instantiate(&mut store).map_err(|e| {
+            // A trap in the guest's start-up is reported like any trap; a
+            // linking failure in full.
+            let (detail, backtrace) = match e.downcast_ref::<Trap>() {
+                Some(_) => trap_report(&e, &String::from_utf8_lossy(&stderr.contents())),
+                None => (format!("{e:#}"), None),
+            };
+            PluginError::Trap { plugin: self.inner.label.clone(), at: Location::new("instantiation"), detail, backtrace }
         })?;
         Ok((store, bindings, stderr))
     }
+}
+
+/// A failed call, said in one line: the guest's panic message if it
+/// printed one (else the tail of its stderr), then the kind of trap; and,
+/// apart, the wasm backtrace.
+fn trap_report(err: &wasmtime::Error, stderr: &str) -> (String, Option<String>) {
+    let kind = match err.downcast_ref::<Trap>() {
+        Some(trap) => error::trap_kind(trap),
+        // Not a trap (a WASI exit, a host-side refusal): its own words, the
+        // backtrace context left out.
+        None => err.root_cause().to_string(),
+    };
+    let detail = match (error::panic_line(stderr), error::stderr_quote(stderr)) {
+        (Some(panic), _) => format!("{panic} ({kind})"),
+        (None, Some(quote)) => format!("{kind}; plugin stderr: {quote}"),
+        (None, None) => kind,
+    };
+    let backtrace = match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(bt) => Some(bt.to_string()),
+        None => Some(format!("{err:?}")),
+    };
+    (detail, backtrace)
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -517,7 +543,7 @@ impl PluginInstance {
             let (store, bindings, stderr) = self.plugin.new_store()?;
             (self.store, self.bindings, self.stderr, self.poisoned) = (store, bindings, stderr, false);
         }
-        let at = Location("task start".into());
+        let at = Location::new("task start");
         let info = self.plugin.info();
         if let Err(message) = info.check_param_names(params) {
             return Err(PluginError::BadParams { plugin: self.plugin.label().to_string(), message });
@@ -557,10 +583,8 @@ impl PluginInstance {
                 } else {
                     let stderr = self.stderr.contents();
                     let tail = &stderr[stderr.len().saturating_sub(STDERR_QUOTE_BYTES)..];
-                    let stderr = String::from_utf8_lossy(tail);
-                    let stderr = stderr.trim();
-                    let detail = if stderr.is_empty() { format!("{err:#}") } else { format!("{err:#}; plugin stderr: {stderr}") };
-                    PluginError::Trap { plugin, at, detail }
+                    let (detail, backtrace) = trap_report(&err, &String::from_utf8_lossy(tail));
+                    PluginError::Trap { plugin, at, detail, backtrace }
                 })
             }
         }

@@ -78,6 +78,9 @@ impl Store {
 
     /// `wc_fail_task`: records a failed attempt; the task is retried until
     /// it has failed `max_attempts` times, then dead-lettered with `error`.
+    /// `max_attempts` = 1 dead-letters it now, whatever attempt this is: a
+    /// worker's way to say "retrying cannot help" (a failure reproduced on
+    /// a fresh plugin instance with the same rows).
     pub fn fail_task(&mut self, entry: &Entry, max_attempts: u32, error: &str) -> anyhow::Result<FailOutcome> {
         let outcome: String = self.with_retry(|conn, keys| {
             let p = &keys.partitions[entry.partition as usize];

@@ -49,7 +49,11 @@ fn poisoned_job(mode: &str, expect_in_error: &str) {
     assert!(dead[0]["file"].as_str().unwrap().ends_with("poisoned.csv"), "{}", dead[0]);
     let error = dead[0]["error"].as_str().unwrap();
     assert!(error.contains("plugin evil") && error.contains(expect_in_error), "{error}");
-    assert!(error.contains("poisoned.csv"), "the error names the input: {error}");
+    // The poisoned row is the last: one after the rows of the file copied.
+    let row = csv::Reader::from_path(&files[0]).unwrap().records().count() + 1;
+    assert!(error.contains(&format!("poisoned.csv row {row}")), "the error names the input row {row}: {error}");
+    assert!(!error.contains('\n'), "one line: {error}");
+    assert_eq!(summary_u64(&r.summary, "retries"), 0, "a failure that recurs with the same rows is not retried: {}", r.summary);
     assert_eq!(summary_u64(&r.summary, "worker_respawns"), 0, "workers survive a plugin's misbehaviour");
     assert_counts_eq(&r.counts, &reference_whitespace(&files));
 }

@@ -20,4 +20,5 @@ mod python_plugins;
 mod protocol_functions;
 mod security;
 mod split_fuzz;
+mod trap_reports;
 mod ux;

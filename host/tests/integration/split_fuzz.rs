@@ -107,7 +107,7 @@ fn check_read_range(path: &Path, ranges: &[InputRange], whole: &[Vec<Vec<u8>>]) 
         let stats = read_range::<InputError>(r, std::slice::from_ref(&column), |batch, location| {
             pushed += batch.ends().len() / batch.columns();
             bytes += batch.bytes();
-            locations.push(location.0.clone());
+            locations.push(location.text().to_string());
             Ok(())
         })
         .map_err(|e| TestCaseError::fail(format!("read_range {r:?}: {e}")))?;

@@ -9,6 +9,7 @@
 //! | `membomb`     | allocates and touches memory until the allocator aborts            |
 //! | `trap`        | panics with "evil plugin panics on purpose"                        |
 //! | `trap-on`     | panics on rows containing `needle`, else counts whitespace words   |
+//! | `trap-after`  | panics on the task's `rows`-th row (a failure that depends on the rows fed before), else counts whitespace words |
 //! | (`needle`)    | with `loop`/`membomb`: misbehave only on rows containing it        |
 //! | `huge-keys`   | adds `keys` distinct keys (default 5,000,001: one over the host's default cap) |
 //! | `long-key`    | adds one key of `bytes` bytes (default 100,000)                    |
@@ -28,13 +29,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wc_plugin_sdk::{Counter, Counts, Info, Param, Params};
 
-const KNOWN_PARAMS: &[&str] = &["mode", "needle", "port", "keys", "bytes", "verbose"];
+const KNOWN_PARAMS: &[&str] = &["mode", "needle", "port", "keys", "bytes", "rows", "verbose"];
 const PARAMS: &[Param] = &[
     Param { name: "mode", default: "", help: "how to misbehave (required; see the module docs)" },
     Param { name: "needle", default: "", help: "with loop/membomb/trap-on: only on rows containing it" },
     Param { name: "port", default: "1", help: "socket: the port to try" },
     Param { name: "keys", default: "", help: "huge-keys: how many keys" },
     Param { name: "bytes", default: "", help: "long-key/try-alloc/stderr: how many bytes" },
+    Param { name: "rows", default: "1", help: "trap-after: panic on the task's row number ROWS" },
     Param { name: "verbose", default: "false", help: "print to stderr while counting" },
 ];
 const MODES: &[&str] = &[
@@ -42,6 +44,7 @@ const MODES: &[&str] = &[
     "membomb",
     "trap",
     "trap-on",
+    "trap-after",
     "huge-keys",
     "long-key",
     "read-file",
@@ -66,6 +69,7 @@ enum Mode {
     MemBomb,
     Trap,
     TrapOn(String),
+    TrapAfter(u64),
     HugeKeys(u64),
     LongKey(usize),
     ReadFile,
@@ -85,6 +89,8 @@ pub struct Evil {
     verbose: bool,
     /// What `membomb` grabbed; kept so that nothing is freed.
     hoard: Vec<Vec<u8>>,
+    /// Rows of the task seen so far (`trap-after`).
+    seen: u64,
 }
 
 fn number<T: std::str::FromStr>(params: &Params, key: &str, default: T) -> Result<T, String> {
@@ -116,6 +122,7 @@ impl Counter for Evil {
                 Some(needle) if !needle.is_empty() => Mode::TrapOn(needle.to_string()),
                 _ => return Err("mode `trap-on` needs a non-empty parameter `needle`".into()),
             },
+            Some("trap-after") => Mode::TrapAfter(number(params, "rows", 1)?),
             Some("huge-keys") => Mode::HugeKeys(number(params, "keys", DEFAULT_HUGE_KEYS)?),
             Some("long-key") => Mode::LongKey(number(params, "bytes", 100_000)?),
             Some("read-file") => Mode::ReadFile,
@@ -128,7 +135,7 @@ impl Counter for Evil {
             Some(other) => return Err(format!("unknown mode `{other}` (one of: {})", MODES.join(", "))),
         };
         let needle = params.get("needle").filter(|n| !n.is_empty()).map(str::to_string);
-        Ok(Evil { mode, needle, verbose: params.flag("verbose", false)?, hoard: Vec::new() })
+        Ok(Evil { mode, needle, verbose: params.flag("verbose", false)?, hoard: Vec::new(), seen: 0 })
     }
 
     fn count_row(&mut self, row: &[&str], counts: &mut Counts) -> Result<(), String> {
@@ -146,6 +153,15 @@ impl Counter for Evil {
             Mode::TrapOn(needle) => {
                 if text.contains(needle.as_str()) {
                     panic!("{PANIC_MESSAGE}: the row contains `{needle}`");
+                }
+                for word in text.split_whitespace() {
+                    counts.add(word);
+                }
+            }
+            Mode::TrapAfter(rows) => {
+                self.seen += 1;
+                if self.seen == *rows {
+                    panic!("{PANIC_MESSAGE}: row {rows} of the task");
                 }
                 for word in text.split_whitespace() {
                     counts.add(word);
