@@ -14,7 +14,7 @@ PLUGIN_DIRS := $(filter-out $(addprefix plugins/,$(PLUGIN_TOOL_DIRS)),$(patsubst
 TEMPLATE_PLUGINS := split-space-py:python split-space-js:js
 TEMPLATE_DIR := $(CARGO_TARGET_DIR)/template-plugins
 
-.PHONY: all build plugins plugins-templates host deps run test test-plugins test-valkey bench bench-compressed bench-plugins chaos man completions cluster-demo bench-commit clean link
+.PHONY: all build plugins plugins-templates host deps run test test-plugins test-valkey bench bench-2g bench-compressed bench-plugins chaos man completions cluster-demo bench-commit clean link
 
 all: build
 
@@ -75,18 +75,25 @@ test-plugins:
 	@set -e; for p in $(PLUGIN_DIRS) $(foreach t,$(TEMPLATE_PLUGINS),plugins/$(word 1,$(subst :, ,$(t))).wasm); do \
 	  echo "== $$p"; $(BIN) plugin test $$p; done
 
-## bench-plugins: the same rule (split-space) per language, MB/s, and every
-## Rust rule in WASM against the same rule compiled natively.
+## bench-plugins: every Rust rule in WASM against the same rule compiled
+## natively, and the same rule (split-space) per language (Rust, Python, JS,
+## C), MB/s against the Rust rule natively.
 bench-plugins: build
 	cargo run --release -p wc-host --example bench_plugins
 
-## bench: wc-host end to end vs a plain native count, 512 MB in 128 files and in one file.
+## bench: wc-host end to end vs a plain native count and vs polars and DuckDB
+## (split-space, 2 threads; installed once into a venv under ~/.cache/wc-host),
+## 512 MB in 128 files and in one file (bench-data/bench-512mb.json).
 bench: deps build
 	cargo run --release -p wc-host --example bench -- --mb 512
 
+## bench-2g: the same on 2 GB in 128 files (bench-data/bench-2048mb.json).
+bench-2g: deps build
+	cargo run --release -p wc-host --example bench -- --mb 2048 --shapes files --replication false
+
 ## bench-compressed: the same 512 MB, gzip- and zstd-compressed (1 MiB pieces), words, against the plain baseline.
 bench-compressed: deps build
-	cargo run --release -p wc-host --example bench -- --mb 512 --plugins words --shapes files-gz,files-zst,single-gz,single-zst
+	cargo run --release -p wc-host --example bench -- --mb 512 --plugins words --shapes files-gz,files-zst,single-gz,single-zst --peers false
 
 ## man: the man page, generated from the command line's definition (clap_mangen), into dist/wc-host.1.
 man: host

@@ -7,6 +7,8 @@
 //!   --reps N        runs per side, alternating native and WASM; the best
 //!                   run of each side is kept (default 3)
 //!   --only native|wasm   run one side only (for profiling); no comparison
+//!   --langs L,...   languages of the split-space rule to time (default
+//!                   rust,python,js,c; `none` for none)
 //! ```
 //!
 //! Generates ~64 MB of twcs-shaped CSV once (cached in
@@ -17,6 +19,14 @@
 //! through the host runtime (`Batch::push_row`, `TaskCounter::feed`,
 //! `finish`), on one thread. Both must give identical counts. Results go to
 //! stdout and `bench-data/bench-plugins.json`.
+//!
+//! Then the same rule (split-space) in each plugin language, each component
+//! against the Rust rule compiled natively, same texts, same checks: Rust
+//! (`plugins/split-space.wasm`), Python and JavaScript (the templates' twins
+//! `plugins/split-space-py.wasm`, `plugins/split-space-js.wasm`, made by
+//! `make plugins`), and C (the C template, made and built here into a
+//! temporary directory with `wc-host plugin new --lang c` and `plugin
+//! build`).
 //!
 //! Goal: WASM throughput >= 0.8 x native.
 
@@ -36,6 +46,10 @@ const SEED: u64 = 1;
 const BATCH_BYTES: usize = 1 << 20;
 const GOAL: f64 = 0.8;
 const PLUGINS: [&str; 2] = ["words", "split-space"];
+/// The split-space rule per language: its component under the workspace
+/// (the C one is built by the benchmark).
+const LANGUAGES: [(&str, &str); 4] =
+    [("rust", "plugins/split-space.wasm"), ("python", "plugins/split-space-py.wasm"), ("js", "plugins/split-space-js.wasm"), ("c", "")];
 
 type Counts = FxHashMap<String, u64>;
 
@@ -54,10 +68,75 @@ struct Options {
     /// Run one side only (for profiling); no comparison.
     #[arg(long, value_parser = ["native", "wasm"])]
     only: Option<String>,
+    /// Languages of the split-space rule to time (`none`: none).
+    #[arg(long, value_delimiter = ',', default_value = "rust,python,js,c")]
+    langs: Vec<String>,
 }
 
 fn parse_args() -> Result<Options> {
-    Ok(<Options as clap::Parser>::parse())
+    let mut opts = <Options as clap::Parser>::parse();
+    if opts.plugins.is_empty() {
+        opts.plugins = PLUGINS.iter().map(|p| p.to_string()).collect();
+    }
+    opts.langs.retain(|l| l != "none");
+    for lang in &opts.langs {
+        if !LANGUAGES.iter().any(|(l, _)| l == lang) {
+            bail!("--langs: unknown language {lang} (one of rust, python, js, c)");
+        }
+    }
+    Ok(opts)
+}
+
+/// The C template, made and built as a user would, into `dir`.
+fn build_c_template(dir: &Path) -> Result<PathBuf> {
+    let bin = wc_testkit::wc_host_bin();
+    let project = dir.join("split-space-c");
+    let out = dir.join("split-space-c.wasm");
+    let status = std::process::Command::new(&bin).args(["plugin", "new", "--lang", "c"]).arg(&project).stdout(std::process::Stdio::null()).status()?;
+    anyhow::ensure!(status.success(), "wc-host plugin new --lang c failed");
+    let status = std::process::Command::new(&bin).args(["plugin", "build"]).arg(&project).arg("-o").arg(&out).stdout(std::process::Stdio::null()).status()?;
+    anyhow::ensure!(status.success(), "wc-host plugin build (C template) failed");
+    Ok(out)
+}
+
+/// One language's split-space component against the Rust rule natively.
+struct LangRow {
+    language: String,
+    component: String,
+    native: Duration,
+    wasm: Duration,
+}
+
+/// The split-space rule per language, each run alternating with the native
+/// Rust rule (best of `reps` each), counts checked identical.
+fn bench_languages(root: &Path, runtime: &PluginRuntime, texts: &[String], reps: u64, langs: &[String]) -> Result<Vec<LangRow>> {
+    let temp = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    for (lang, component) in LANGUAGES.iter().filter(|(l, _)| langs.iter().any(|x| x == l)) {
+        let path = if *lang == "c" { build_c_template(temp.path())? } else { root.join(component) };
+        if !path.is_file() {
+            bail!("{} is missing: run `make plugins` first", path.display());
+        }
+        let mut instance = runtime.load(&path)?.instantiate()?;
+        let (mut native, mut wasm): (Option<(Counts, Duration)>, Option<(Counts, Duration)>) = (None, None);
+        for _ in 0..reps {
+            let (counts, took) = count_native("split-space", texts);
+            if native.as_ref().is_none_or(|(_, best)| took < *best) {
+                native = Some((counts, took));
+            }
+            let (counts, times) = count_wasm(&mut instance, texts)?;
+            if wasm.as_ref().is_none_or(|(_, best)| times.total < *best) {
+                wasm = Some((counts, times.total));
+            }
+        }
+        let ((n, native), (w, wasm)) = (native.expect("reps >= 1"), wasm.expect("reps >= 1"));
+        compare(&format!("split-space ({lang})"), &n, &w)?;
+        let text_mb = texts.iter().map(String::len).sum::<usize>() as f64 / 1e6;
+        println!("  split-space {lang:<7} wasm {:>8.1} MB/s, native Rust {:>8.1} MB/s", mb_s(text_mb, wasm), mb_s(text_mb, native));
+        let component = if *lang == "c" { "C template (wc-host plugin new --lang c, built here)".to_string() } else { component.to_string() };
+        rows.push(LangRow { language: lang.to_string(), component, native, wasm });
+    }
+    Ok(rows)
 }
 
 fn workspace_root() -> PathBuf {
@@ -300,6 +379,29 @@ fn main() -> Result<()> {
     }
     println!("goal: wasm/native >= {GOAL} (throughput ratio; both single-threaded, same texts, identical counts checked)");
 
+    let langs = if opts.only.is_none() && !opts.langs.is_empty() {
+        println!();
+        println!("split-space per language (one thread, best of {}):", opts.reps);
+        bench_languages(&root, &runtime, &texts, opts.reps, &opts.langs)?
+    } else {
+        Vec::new()
+    };
+    if !langs.is_empty() {
+        println!();
+        println!("| language | component | WASM MB/s | native Rust MB/s | WASM / native |");
+        println!("| --- | --- | --- | --- | --- |");
+        for l in &langs {
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.2} |",
+                l.language,
+                l.component,
+                mb_s(text_mb, l.wasm),
+                mb_s(text_mb, l.native),
+                l.native.as_secs_f64() / l.wasm.as_secs_f64()
+            );
+        }
+    }
+
     let full_run = opts.mb.is_none() && opts.only.is_none() && opts.plugins.len() == PLUGINS.len();
     if !full_run {
         println!("(partial run: {JSON_OUT} not written)");
@@ -333,6 +435,15 @@ fn main() -> Result<()> {
                 "meets_goal": ratio >= GOAL,
             })
         }).collect::<Vec<_>>(),
+        "split_space_by_language": langs.iter().map(|l| serde_json::json!({
+            "language": l.language,
+            "component": l.component,
+            "wasm_seconds": l.wasm.as_secs_f64(),
+            "wasm_mb_s": mb_s(text_mb, l.wasm),
+            "native_rust_seconds": l.native.as_secs_f64(),
+            "native_rust_mb_s": mb_s(text_mb, l.native),
+            "ratio_wasm_over_native": l.native.as_secs_f64() / l.wasm.as_secs_f64(),
+        })).collect::<Vec<_>>(),
     });
     let out = root.join(JSON_OUT);
     std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n").with_context(|| format!("writing {}", out.display()))?;

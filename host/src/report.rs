@@ -83,7 +83,36 @@ pub struct Summary {
     pub persistence_warnings: Vec<String>,
     /// The HTML report written, if any.
     pub report: Option<String>,
+    /// Where this run's time went (zeros in a re-report).
+    #[serde(default)]
+    pub phase_seconds: PhaseSeconds,
     pub top: Vec<(String, u64)>,
+}
+
+/// Where a job's wall time went, in seconds, as the coordinator saw it; a
+/// phase that did not happen is 0. Up to `load` they are inside
+/// `wall_seconds` (the rest of it: starting Redis and the workers, the
+/// plan, waiting for stragglers); `output`, `report` and `final_save` come
+/// after it, before the process exits.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct PhaseSeconds {
+    /// From the first task planned to the coordinator seeing the last one
+    /// done (it looks every ~0.1 s).
+    pub workers: f64,
+    /// Reduce mode: merging the task results not merged while counting.
+    pub last_merge: f64,
+    /// Reduce mode: sorting the merged counts into the sorted set's order.
+    pub sort: f64,
+    /// Reduce mode: building the sorted set's DUMP payload.
+    pub encode: f64,
+    /// Reduce mode: RESTORE of the sorted set and its publish (or the ZADDs).
+    pub load: f64,
+    /// Writing `--output`.
+    pub output: f64,
+    /// Writing the HTML report.
+    pub report: f64,
+    /// The managed Redis's save at its shutdown (SHUTDOWN SAVE).
+    pub final_save: f64,
 }
 
 pub fn print_top(top: &[(String, u64)]) {

@@ -126,6 +126,7 @@ pub fn summary_of(
         // Said as they happened; the job's events keep the failed checkpoints.
         persistence_warnings: Vec::new(),
         report: None,
+        phase_seconds: Default::default(),
         top,
     }
 }

@@ -27,7 +27,7 @@ use crate::input::InputFormat;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
-use crate::report::{self, DeadTask, Faults, ProgressState, SkippedInput, Summary};
+use crate::report::{self, DeadTask, Faults, PhaseSeconds, ProgressState, SkippedInput, Summary};
 use crate::report_cmd::summary_of;
 use crate::tally::Tally;
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
@@ -197,6 +197,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         resubmissions: 0,
         last_sample: None,
         skipped: Vec::new(),
+        first_planned: None,
+        phases: PhaseSeconds::default(),
     };
     let resumed = previous_state.is_some();
     let reported_again = previous_state.as_deref() == Some(STATE_FINISHED);
@@ -244,9 +246,11 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         summary.redis_peak_memory_mb = peak;
     }
     if let Some(path) = &spec.output {
+        let at = Instant::now();
         let counts = coordinator.all_counts()?;
         crate::count::write_counts(path, &counts)?;
         summary.output = Some(path.display().to_string());
+        coordinator.phases.output = at.elapsed().as_secs_f64();
     }
     let report_path = match &spec.report {
         ReportChoice::To(path) => Some(path.clone()),
@@ -254,14 +258,22 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         _ => None,
     };
     if let Some(path) = report_path {
-        match crate::report_cmd::write_report(&mut coordinator.store, &summary, &path) {
+        let at = Instant::now();
+        let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path);
+        coordinator.phases.report = at.elapsed().as_secs_f64();
+        match written {
             Ok(()) => summary.report = Some(path.display().to_string()),
             Err(e) => tracing::warn!("the HTML report could not be written to {}: {e:#}", path.display()),
         }
     }
     coordinator.workers.stop_all();
     if let Some(redis) = managed.as_mut() {
+        let at = Instant::now();
         redis.stop()?;
+        coordinator.phases.final_save = at.elapsed().as_secs_f64();
+    }
+    if !reported_again {
+        summary.phase_seconds = coordinator.phases.clone();
     }
     if spec.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -346,6 +358,10 @@ struct Coordinator {
     last_sample: Option<Instant>,
     /// Zip members the plan left out, and why.
     skipped: Vec<SkippedInput>,
+    /// When the first task was planned (the workers' phase starts).
+    first_planned: Option<Instant>,
+    /// Where this run's time went, for the summary.
+    phases: PhaseSeconds,
 }
 
 impl Coordinator {
@@ -440,6 +456,9 @@ impl Coordinator {
                 self.store.record_event(EventKind::Progress, &sample);
             }
             if self.planner.is_none() && counters.tasks_done + counters.dead >= self.tasks.len() as u64 && self.all_finished()? {
+                if self.phases.workers == 0.0 {
+                    self.phases.workers = self.first_planned.map_or(0.0, |at| at.elapsed().as_secs_f64());
+                }
                 match self.meta.commit_mode {
                     CommitMode::Live => {
                         self.store.mark_finished()?;

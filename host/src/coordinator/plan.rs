@@ -115,6 +115,7 @@ impl Coordinator {
                     // A task id twice (one file reached by two names) would
                     // never let the job finish; the resolver already folds those.
                     if self.task_ids.insert(task.id.clone()) {
+                        self.first_planned.get_or_insert_with(std::time::Instant::now);
                         self.tasks.push(task);
                         added = true;
                     }

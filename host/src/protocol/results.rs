@@ -36,17 +36,21 @@ impl Store {
     /// the sorted set being built, replacing any earlier build: one RESTORE
     /// of a DUMP payload, or pipelined ZADDs over two connections when
     /// RESTORE is refused (an ACL without it). Nothing to write for no pairs:
-    /// Redis has no empty sorted set.
-    pub fn write_building_counts(&mut self, pairs: &[(&str, u64)]) -> anyhow::Result<()> {
+    /// Redis has no empty sorted set. Returns the time spent building the
+    /// payload (the rest is Redis's).
+    pub fn write_building_counts(&mut self, pairs: &[(&str, u64)]) -> anyhow::Result<std::time::Duration> {
         if pairs.is_empty() {
-            return self.with_retry(|conn, keys| conn.del(&keys.counts_building));
+            self.with_retry(|conn, keys| conn.del::<_, ()>(&keys.counts_building))?;
+            return Ok(std::time::Duration::ZERO);
         }
+        let started = std::time::Instant::now();
         let payload = dump::zset_payload(pairs);
+        let encoded = started.elapsed();
         // A refusal is not transient, so it is not retried.
         let restored = self.with_retry(|conn, keys| {
             redis::cmd("RESTORE").arg(&keys.counts_building).arg(0).arg(&payload).arg("REPLACE").query::<()>(conn)
         });
-        let Err(e) = restored else { return Ok(()) };
+        let Err(e) = restored else { return Ok(encoded) };
         tracing::warn!("RESTORE of the sorted set refused ({e:#}); writing it with ZADD instead (slower)");
         self.with_retry(|conn, keys| conn.del::<_, ()>(&keys.counts_building))?;
         // Two connections: one formats and sends while Redis works on the
@@ -64,7 +68,8 @@ impl Store {
                 w.join().expect("a writer thread does not panic")?;
             }
             Ok(())
-        })
+        })?;
+        Ok(encoded)
     }
 
     fn zadd_building(&mut self, pairs: &[(&str, u64)]) -> anyhow::Result<()> {
