@@ -118,7 +118,8 @@ fn bench_languages(root: &Path, runtime: &PluginRuntime, texts: &[String], reps:
             bail!("{} is missing: run `make plugins` first", path.display());
         }
         let mut instance = runtime.load(&path)?.instantiate()?;
-        let (mut native, mut wasm): (Option<(Counts, Duration)>, Option<(Counts, Duration)>) = (None, None);
+        let mut native: Option<(Counts, Duration)> = None;
+        let mut wasm: Option<(Counts, Duration)> = None;
         for _ in 0..reps {
             let (counts, took) = count_native("split-space", texts);
             if native.as_ref().is_none_or(|(_, best)| took < *best) {
