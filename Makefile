@@ -87,9 +87,11 @@ bench-plugins: build
 bench: deps build
 	cargo run --release -p wc-host --example bench -- --mb 512
 
-## bench-2g: the same on 2 GB in 128 files (bench-data/bench-2048mb.json).
+## bench-2g: the same on 2 GB in 128 files (bench-data/bench-2048mb.json);
+## polars with its streaming engine only (its in-memory engine was 2-3x
+## slower at 32 and 512 MB).
 bench-2g: deps build
-	cargo run --release -p wc-host --example bench -- --mb 2048 --shapes files --replication false
+	cargo run --release -p wc-host --example bench -- --mb 2048 --shapes files --replication false --polars-engines streaming
 
 ## bench-compressed: the same 512 MB, gzip- and zstd-compressed (1 MiB pieces), words, against the plain baseline.
 bench-compressed: deps build
