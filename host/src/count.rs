@@ -239,34 +239,54 @@ pub fn merge(total: &mut CountMap, counts: impl IntoIterator<Item = (String, u64
 
 /// Keys by count descending, then key ascending: the order of every listing.
 pub fn sorted_desc(counts: &CountMap) -> Vec<(&str, u64)> {
-    let mut v: Vec<(&str, u64)> = counts.iter().map(|(k, &n)| (k.as_str(), n)).collect();
-    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    v
+    sort_desc(counts.iter().map(|(k, &n)| (k.as_str(), n)).collect())
 }
 
-/// Writes all counts: `.json` as one object `{key: count}`, `.csv` as
-/// `key,count` rows (with a header) sorted by count desc, then key.
+/// [`sorted_desc`] of any pairs, sorted on every core (millions of keys).
+pub fn sort_desc(mut pairs: Vec<(&str, u64)>) -> Vec<(&str, u64)> {
+    use rayon::slice::ParallelSliceMut;
+    pairs.par_sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    pairs
+}
+
+/// Writes all counts, by count descending then key: `.json` as one object
+/// `{key: count}`, `.csv` as `key,count` rows (with a header).
 pub fn write_counts(path: &Path, counts: &CountMap) -> anyhow::Result<()> {
+    write_sorted_counts(path, &sorted_desc(counts))
+}
+
+/// [`write_counts`] of pairs already in order, streamed out (no copy of
+/// the keys: a job's output can hold millions).
+pub fn write_sorted_counts(path: &Path, sorted: &[(&str, u64)]) -> anyhow::Result<()> {
     use anyhow::Context;
+    use std::io::Write;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let sorted = sorted_desc(counts);
+    if !matches!(ext.as_str(), "json" | "csv") {
+        anyhow::bail!("{}: output must end in .json or .csv", path.display());
+    }
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     match ext.as_str() {
         "json" => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                sorted.iter().map(|(k, n)| (k.to_string(), serde_json::Value::from(*n))).collect();
-            serde_json::to_writer(&mut out, &map)?;
+            out.write_all(b"{")?;
+            for (i, (key, n)) in sorted.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut out, key)?;
+                write!(out, ":{n}")?;
+            }
+            out.write_all(b"}")?;
         }
         "csv" => {
             let mut csv = csv::Writer::from_writer(&mut out);
             csv.write_record(["key", "count"])?;
-            for (k, n) in &sorted {
+            for (k, n) in sorted {
                 csv.write_record([*k, n.to_string().as_str()])?;
             }
             csv.flush()?;
         }
-        _ => anyhow::bail!("{}: output must end in .json or .csv", path.display()),
+        _ => unreachable!("checked above"),
     }
     std::io::Write::flush(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

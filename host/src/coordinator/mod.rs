@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::count::CountMap;
 use crate::input::InputFormat;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
 use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
@@ -247,8 +246,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     }
     if let Some(path) = &spec.output {
         let at = Instant::now();
-        let counts = coordinator.all_counts()?;
-        crate::count::write_counts(path, &counts)?;
+        coordinator.write_all_counts(path)?;
         summary.output = Some(path.display().to_string());
         coordinator.phases.output = at.elapsed().as_secs_f64();
     }
@@ -575,10 +573,12 @@ impl Coordinator {
         self.store.set_meta_fields(&fields)
     }
 
-    fn all_counts(&mut self) -> anyhow::Result<CountMap> {
-        if let Some(counts) = self.final_counts.take() {
-            return Ok(counts.to_map());
+    /// `--output`: from the merged counts when this run made them, else
+    /// from the job's sorted set in Redis.
+    fn write_all_counts(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        match self.final_counts.take() {
+            Some(counts) => crate::count::write_sorted_counts(path, &crate::count::sort_desc(counts.iter().collect())),
+            None => crate::count::write_counts(path, &self.store.all_counts()?),
         }
-        self.store.all_counts()
     }
 }
