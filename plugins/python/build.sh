@@ -84,4 +84,5 @@ tmp="$stage/out.wasm"
 # Same-directory rename: a reader never sees a half-written component.
 cp "$tmp" "$out.tmp.$$" || die "output: cannot write $out.tmp.$$"
 mv "$out.tmp.$$" "$out"
-echo "built $out ($(du -h "$out" | cut -f1))"
+# `wc-host plugin build` says "built" itself, of the final component.
+[ -n "${WC_HOST_BUILDING:-}" ] || echo "built $out ($(du -h "$out" | cut -f1))"

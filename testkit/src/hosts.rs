@@ -105,8 +105,12 @@ pub fn cut_while_holding(lab: &NetLab, cluster: &RedisCluster, job: &str, worker
         mine.iter().for_each(|w| w.signal(libc::SIGSTOP));
         // Whatever they had sent is applied by now.
         std::thread::sleep(Duration::from_millis(150));
-        let held: Vec<HeldTask> =
-            cluster.held_tasks(job).into_iter().filter(|h| mine.iter().any(|w| w.name == h.consumer) && !cluster.task_done(job, h)).collect();
+        // Held by one of them and started: its log says so. A claim whose
+        // reply is still on its way (or lost with a dropped connection) is
+        // in the stream's pending list without the worker knowing it: that
+        // task is stolen all the same, but no late commit would come.
+        let started = |h: &HeldTask| mine.iter().any(|w| w.name == h.consumer && w.log_text().contains(&format!("task {} (", h.task)));
+        let held: Vec<HeldTask> = cluster.held_tasks(job).into_iter().filter(|h| started(h) && !cluster.task_done(job, h)).collect();
         if !held.is_empty() {
             lab.cut(host);
             mine.iter().for_each(|w| w.signal(libc::SIGCONT));

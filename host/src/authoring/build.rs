@@ -64,6 +64,7 @@ fn build_with_script(language: Language, dir: &Path, out: &Path) -> anyhow::Resu
         .arg(&tmp)
         .env("WC_HOST", std::env::current_exe()?)
         .env("WC_HOST_CACHE", super::cache_base())
+        .env("WC_HOST_BUILDING", "1")
         .status()
         .map_err(|e| anyhow::anyhow!("cannot run bash for {}: {e}", script.display()))?;
     if !status.success() {
