@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use wc_host::count::{count_texts, CountMap};
 use wc_host::plugin::{Plugin, PluginError, PluginInstance, PluginRuntime, SandboxPolicy};
 
+use super::plugin_helpers::{counts, params, runtime, sorted};
+
 /// Must match `PANIC_MESSAGE` in tests/evil-plugins/evil/src/lib.rs.
 const PANIC_MESSAGE: &str = "evil plugin panics on purpose";
 
@@ -35,26 +37,6 @@ fn target_dir() -> PathBuf {
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
-}
-
-fn sorted(map: CountMap) -> BTreeMap<String, u64> {
-    map.into_iter().collect()
-}
-
-/// A runtime with `policy`, compiling into a cache of its own (shared by the
-/// test processes, so each plugin is compiled once) rather than the user's.
-fn runtime(policy: SandboxPolicy) -> PluginRuntime {
-    PluginRuntime::new(policy)
-        .expect("engine")
-        .with_cache_dir(Some(target_dir().join("wc-host-tests/plugin-cache")))
-}
 
 /// A runtime, the evil plugin loaded on it and one instance of it.
 struct Evil {

@@ -16,6 +16,7 @@ mod inputs;
 mod hosts;
 mod jobs;
 mod plugin_counts;
+mod plugin_helpers;
 mod python_plugins;
 mod protocol_functions;
 mod security;

@@ -33,6 +33,8 @@ use sha2::{Digest, Sha256};
 use wc_host::count::{count_texts, CountMap};
 use wc_host::plugin::{Plugin, PluginError, PluginInstance, PluginRuntime, SandboxPolicy};
 
+use super::plugin_helpers::{counts, params, runtime, sorted};
+
 // ---------------------------------------------------------------- building
 
 /// Must match `MESSAGE` in tests/evil-plugins/python/py-raise/rule.py.
@@ -125,25 +127,6 @@ fn python_plugin(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
-}
-
-fn sorted(map: CountMap) -> BTreeMap<String, u64> {
-    map.into_iter().collect()
-}
-
-/// A runtime with `policy`, compiling into the tests' shared plugin cache.
-fn runtime(policy: SandboxPolicy) -> PluginRuntime {
-    PluginRuntime::new(policy)
-        .expect("engine")
-        .with_cache_dir(Some(wc_testkit::target_dir().join("wc-host-tests/plugin-cache")))
-}
 
 /// A runtime, one evil Python plugin loaded on it, one instance of it.
 struct Py {
