@@ -8,7 +8,6 @@
 //! The first test of each process builds the evil workspace (and the
 //! split-space plugin if `plugins/split-space.wasm` is missing).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,10 +29,6 @@ fn other_world_wasm() -> &'static Path {
 
 fn split_space_wasm() -> PathBuf {
     wc_testkit::plugin("split-space")
-}
-
-fn target_dir() -> PathBuf {
-    wc_testkit::target_dir()
 }
 
 // ---------------------------------------------------------------- helpers

@@ -21,7 +21,7 @@
 //! first load of each component compiles it (~10 s of CPU), cached in the
 //! tests' plugin cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
