@@ -93,9 +93,11 @@ impl Params {
 /// Counts of one task. Adding a key already present does not allocate.
 ///
 /// A small open-addressing table made for this one job (no removal): the
-/// keys and counts live in insertion order in `entries`, which `into_vec`
-/// hands over without copying; `slots` holds, per bucket, the key's 32-bit
-/// hash and its index in `entries` plus one (0 = empty), probed linearly.
+/// keys live in insertion order in one string, `keys` (key `i` ends at
+/// `ends[i]`), their counts in `counts`: exactly the packed form `finish`
+/// returns, handed over without copying, and no allocation per new key.
+/// `slots` holds, per bucket, the key's 32-bit hash and its index plus one
+/// (0 = empty), probed linearly.
 /// Keys are hashed and compared with 4- and 8-byte loads (`hash_key`,
 /// `keys_equal`). In a wasm32 guest this is several times cheaper than
 /// `HashMap<String, u64>`: there `memcmp` is wasi-libc's byte loop, the
@@ -104,14 +106,16 @@ impl Params {
 /// `host/examples/bench_plugins.rs`.
 #[derive(Default, Debug, Clone)]
 pub struct Counts {
-    entries: Vec<(String, u64)>,
+    keys: String,
+    ends: Vec<u32>,
+    counts: Vec<u64>,
     slots: Vec<Slot>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
 struct Slot {
     hash: u32,
-    /// Index in `entries` plus one; 0 marks an empty slot.
+    /// Index of the key plus one; 0 marks an empty slot.
     entry: u32,
 }
 
@@ -133,7 +137,7 @@ impl Counts {
         let hash = hash_key(key.as_bytes()) as u32;
         if let Some(slot) = self.find(key, hash) {
             let entry = self.slots[slot].entry as usize - 1;
-            self.entries[entry].1 += n;
+            self.counts[entry] += n;
             return;
         }
         self.insert_new(key, hash, n);
@@ -152,7 +156,7 @@ impl Counts {
             if slot.entry == 0 {
                 return None;
             }
-            if slot.hash == hash && keys_equal(self.entries[slot.entry as usize - 1].0.as_bytes(), key.as_bytes()) {
+            if slot.hash == hash && keys_equal(self.key_bytes_at(slot.entry as usize - 1), key.as_bytes()) {
                 return Some(at);
             }
             at = (at + 1) & mask;
@@ -161,11 +165,13 @@ impl Counts {
 
     #[cold]
     fn insert_new(&mut self, key: &str, hash: u32, n: u64) {
-        if (self.entries.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
+        if (self.counts.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             self.grow();
         }
-        self.entries.push((key.to_owned(), n));
-        let entry = u32::try_from(self.entries.len()).expect("fewer than 4 billion keys");
+        self.keys.push_str(key);
+        self.ends.push(u32::try_from(self.keys.len()).expect("keys under 4 GiB in all"));
+        self.counts.push(n);
+        let entry = u32::try_from(self.counts.len()).expect("fewer than 4 billion keys");
         self.place(Slot { hash, entry });
     }
 
@@ -191,32 +197,55 @@ impl Counts {
 
     pub fn get(&self, key: &str) -> u64 {
         match self.find(key, hash_key(key.as_bytes()) as u32) {
-            Some(slot) => self.entries[self.slots[slot].entry as usize - 1].1,
+            Some(slot) => self.counts[self.slots[slot].entry as usize - 1],
             None => 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.counts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.counts.is_empty()
     }
 
     pub fn total(&self) -> u64 {
-        self.entries.iter().map(|(_, n)| n).sum()
+        self.counts.iter().sum()
     }
 
     pub fn into_map(self) -> FxHashMap<String, u64> {
-        let mut map = FxHashMap::with_capacity_and_hasher(self.entries.len(), Default::default());
-        map.extend(self.entries);
+        let mut map = FxHashMap::with_capacity_and_hasher(self.counts.len(), Default::default());
+        map.extend(self.iter().map(|(k, n)| (k.to_owned(), n)));
         map
     }
 
     /// Each key once, in the order first added.
     pub fn into_vec(self) -> Vec<(String, u64)> {
-        self.entries
+        self.iter().map(|(k, n)| (k.to_owned(), n)).collect()
+    }
+
+    /// Each key and its count, in the order first added.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        (0..self.counts.len()).map(|i| (self.key_at(i), self.counts[i]))
+    }
+
+    /// The keys concatenated, where each ends, and the counts: the packed
+    /// form of `finish`, without a copy.
+    pub fn into_packed(self) -> (String, Vec<u32>, Vec<u64>) {
+        (self.keys, self.ends, self.counts)
+    }
+
+    fn key_at(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.keys[start..self.ends[i] as usize]
+    }
+
+    /// The key's bytes, for comparing: no char-boundary check in the probe loop.
+    #[inline(always)]
+    fn key_bytes_at(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.keys.as_bytes()[start..self.ends[i] as usize]
     }
 }
 
@@ -328,16 +357,8 @@ pub fn plugin_info<C: Counter>() -> wit::PluginInfo {
 /// copies whatever the number of keys.
 #[doc(hidden)]
 pub fn pack(counts: Counts) -> wit::PackedCounts {
-    let entries = counts.into_vec();
-    let mut keys = String::with_capacity(entries.iter().map(|(k, _)| k.len()).sum());
-    let mut key_ends = Vec::with_capacity(entries.len());
-    let mut out = Vec::with_capacity(entries.len());
-    for (key, n) in entries {
-        keys.push_str(&key);
-        key_ends.push(keys.len() as u32);
-        out.push(n);
-    }
-    wit::PackedCounts { keys, key_ends, counts: out }
+    let (keys, key_ends, counts) = counts.into_packed();
+    wit::PackedCounts { keys, key_ends, counts }
 }
 
 impl<C: Counter> wit::GuestTaskCounter for Task<C> {
@@ -464,6 +485,20 @@ mod tests {
         from_map.sort();
         assert_eq!(vec, from_map);
         assert!(vec.iter().all(|(k, n)| *n == 3 || (k == "café" && *n == 4)));
+    }
+
+    #[test]
+    fn the_packed_form_is_the_keys_in_order_with_their_ends_and_counts() {
+        let mut counts = Counts::default();
+        for key in ["b", "", "é", "b", "long key over sixteen bytes", ""] {
+            counts.add(key);
+        }
+        let pairs: Vec<(String, u64)> = counts.iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        let (keys, ends, ns) = counts.into_packed();
+        assert_eq!(keys, "bélong key over sixteen bytes");
+        assert_eq!(ends, [1, 1, 3, 30]);
+        assert_eq!(ns, [2, 2, 1, 1]);
+        assert_eq!(pairs, [("b".to_string(), 2), ("".into(), 2), ("é".into(), 1), ("long key over sixteen bytes".into(), 1)]);
     }
 
     #[test]
