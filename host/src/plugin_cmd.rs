@@ -17,7 +17,7 @@ use crate::report::printable;
 /// component is said first.
 fn load_for_author(runtime: &PluginRuntime, path: &Path) -> anyhow::Result<Plugin> {
     let plugin = runtime.load(path)?;
-    if let Some(warning) = plugin.staleness() {
+    if let Some(warning) = stamp::staleness_of_file(path) {
         eprintln!("warning: {warning}");
     }
     Ok(plugin)

@@ -63,17 +63,10 @@ impl Language {
     }
 }
 
-/// Where wc-host keeps toolchains, staged SDKs and compiled plugins:
-/// `$WC_HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/wc-host`, else `~/.cache/wc-host`.
+/// The cache folder ([`crate::plugin::cache_base`]), or one under the
+/// temporary folder when no home is known.
 pub fn cache_base() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WC_HOST_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wc-host")
+    crate::plugin::cache_base().unwrap_or_else(|| std::env::temp_dir().join("wc-host"))
 }
 
 /// The component a project builds to by default: `DIR.wasm` beside it

@@ -98,7 +98,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     let runtime = PluginRuntime::new(spec.policy.clone())?;
     // Loading compiles the plugin into the on-disk cache the workers reuse.
     let plugin = runtime.load(&spec.plugin)?;
-    if let Some(warning) = plugin.staleness() {
+    if let Some(warning) = crate::plugin::stamp::staleness_of_file(&spec.plugin) {
         tracing::warn!("{warning}");
     }
     // Parameters are checked here, once, rather than by every task.

@@ -249,10 +249,7 @@ impl PluginRuntime {
         let label = path.display().to_string();
         let bytes = std::fs::read(path)
             .map_err(|e| PluginError::Unreadable { plugin: label.clone(), detail: e.to_string() })?;
-        let mut plugin = self.load_bytes(&label, &bytes)?;
-        let stale = super::stamp::staleness(path, &bytes);
-        Arc::get_mut(&mut plugin.inner).expect("not shared yet").stale = stale;
-        Ok(plugin)
+        self.load_bytes(&label, &bytes)
     }
 
     /// Like [`load`](Self::load), from bytes; `label` names it in messages.
@@ -277,7 +274,6 @@ impl PluginRuntime {
                 pre,
                 policy: self.policy.clone(),
                 info: PluginInfo::default(),
-                stale: None,
             }),
         };
         let info = {
@@ -396,13 +392,20 @@ pub fn compile_cache_dir() -> Option<PathBuf> {
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
+    cache_base().map(|base| base.join("plugins"))
+}
+
+/// Where wc-host keeps what it can make again (compiled plugins, plugin
+/// toolchains, staged SDKs): `$WC_HOST_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/wc-host`, else `~/.cache/wc-host`; `None` without any.
+pub fn cache_base() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WC_HOST_CACHE_DIR") {
-        return Some(PathBuf::from(dir).join("plugins"));
+        return Some(PathBuf::from(dir));
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("wc-host").join("plugins"))
+    Some(base.join("wc-host"))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -438,19 +441,11 @@ struct PluginInner {
     pre: Pre,
     policy: SandboxPolicy,
     info: PluginInfo,
-    /// Why the component is older than its sources, if it is.
-    stale: Option<String>,
 }
 
 impl Plugin {
     pub fn info(&self) -> &PluginInfo {
         &self.inner.info
-    }
-
-    /// A warning when the component file is older than its sources (see
-    /// [`stamp`](super::stamp)); callers that talk to the user show it.
-    pub fn staleness(&self) -> Option<&str> {
-        self.inner.stale.as_deref()
     }
 
     /// SHA-256 of the component file, hex: identifies the counting rule.

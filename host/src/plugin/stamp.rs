@@ -161,6 +161,12 @@ pub fn read(component: &[u8]) -> Option<SourceStamp> {
     found
 }
 
+/// [`staleness`] of the component file at `path`. Only for what talks to
+/// the user (a worker has no use for it, so the runtime does not do it).
+pub fn staleness_of_file(path: &Path) -> Option<String> {
+    staleness(path, &std::fs::read(path).ok()?)
+}
+
 /// A warning when the component at `path` is older than its sources, or
 /// `None` when it is current or its sources are unknown.
 pub fn staleness(path: &Path, component: &[u8]) -> Option<String> {
