@@ -3,7 +3,7 @@
 //! (`split.rs`) and read back (`read.rs`); `encoding.rs` decodes.
 //!
 //! Large files are split into byte ranges that start on record boundaries,
-//! found with the same CSV parser the workers use (quoted fields may hold
+//! found by the rules of the CSV parser the workers use (quoted fields may hold
 //! newlines, so a newline is not a boundary by itself). Reading one range
 //! then yields exactly the records a whole-file parse gives for it. A
 //! compressed file can only be entered where a member (gzip member, zstd
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 mod encoding;
 mod read;
+mod scan;
 mod split;
 
 pub use encoding::{strip_compressed_suffix, Encoding};

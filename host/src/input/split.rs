@@ -1,6 +1,7 @@
 //! Planning: a file cut into ranges that start on record boundaries, found
-//! with the same CSV parser the workers use (quoted fields may hold
-//! newlines, so a newline is not a boundary by itself).
+//! by the rules of the CSV parser the workers use (quoted fields may hold
+//! newlines, so a newline is not a boundary by itself): `scan.rs` for plain
+//! files, the parser itself for decoded streams.
 //!
 //! - Plain CSV: byte ranges of about the target size.
 //! - gzip, zstd, bzip2: decoded once here; a range starts at a member (frame,
@@ -15,7 +16,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+
 use super::encoding::{Boundary, Encoding, MemberReader};
+use super::scan::RecordScanner;
 use super::{csv_builder, delimiter_for, io_err, next_record, Encoded, FileIdentity, InputError, InputRange};
 
 /// How files are planned, besides the target size.
@@ -87,21 +91,37 @@ fn split_plain(file: FileIdentity, target: u64, delimiter: u8, mut emit: impl Fn
         emit(range(0, file.size, 1));
         return Ok(());
     }
-    let reader = File::open(path).map_err(io_err(path))?;
+    let mut reader = File::open(path).map_err(io_err(path))?;
     let peek = File::open(path).map_err(io_err(path))?;
-    let mut csv = csv_builder(delimiter).from_reader(reader);
-    let mut record = csv::ByteRecord::new();
-    let (mut start, mut first_row, mut row) = (0u64, 1u64, 0u64);
-    // Row 0 is the header; a boundary after record N starts data row N + 1.
+    let mut scanner = RecordScanner::new(delimiter);
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut start, mut first_row) = (0u64, 1u64);
+    // The first read fills the buffer unless the file is shorter (the BOM
+    // check needs its first 3 bytes together).
+    let mut failed = None;
     loop {
-        if !next_record(&mut csv, &mut record, path, row)? {
-            break;
-        }
-        row += 1;
-        let pos = csv.position().byte();
-        if pos - start >= target && pos < file.size && !starts_with_bom(&peek, pos).map_err(io_err(path))? {
-            emit(range(start, pos, first_row));
-            (start, first_row) = (pos, row);
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        // Row 0 is the header: a boundary after record N starts data row N.
+        scanner.scan(&buffer[..n], |pos, records| {
+            if failed.is_some() || pos - start < target || pos >= file.size {
+                return;
+            }
+            match starts_with_bom(&peek, pos) {
+                Ok(true) => {}
+                Ok(false) => {
+                    emit(range(start, pos, first_row));
+                    (start, first_row) = (pos, records);
+                }
+                Err(e) => failed = Some(e),
+            }
+        });
+        if let Some(e) = failed {
+            return Err(io_err(path)(e));
         }
     }
     emit(range(start, file.size, first_row));

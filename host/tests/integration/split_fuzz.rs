@@ -245,3 +245,25 @@ fn regression_no_range_starts_on_a_bom() {
         check(joined.as_bytes(), target).unwrap_or_else(|e| panic!("target {target}: {e}"));
     }
 }
+
+/// A file of several of the planner's 1 MiB reads, with quoted fields
+/// holding newlines, quotes and delimiters across the reads' edges (and
+/// the scanner's 64-byte blocks), cut about every 64 KiB.
+#[test]
+fn a_file_longer_than_one_read_splits_into_the_whole_files_records() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut out = String::from("id,text,other\r\n");
+    let mut id = 0;
+    while out.len() < 3 << 20 {
+        id += 1;
+        let mut text = String::new();
+        for _ in 0..rng.random_range(0..40) {
+            text.push_str(["word ", "\"\"", ",", "\n", "\r\n", "é", "a\"b "][rng.random_range(0..7)]);
+        }
+        let text = if rng.random_bool(0.8) { format!("\"{text}\"") } else { text.replace(['"', ',', '\n', '\r'], "") };
+        let end = ["\n", "\r\n", "\r", "\n\n"][rng.random_range(0..4)];
+        out.push_str(&format!("{id},{text},x\"y{end}"));
+    }
+    check(out.as_bytes(), 64 << 10).unwrap();
+}
