@@ -191,6 +191,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         last_master_check: Instant::now(),
         final_counts: None,
         merged: Tally::new(),
+        merged_order: Vec::new(),
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
@@ -343,10 +344,14 @@ struct Coordinator {
     persistence: Arc<Mutex<PersistenceReport>>,
     /// When the sentinels were last asked who the master is.
     last_master_check: Instant,
-    /// Reduce mode: the merged counts, kept for `--output`.
-    final_counts: Option<Tally>,
+    /// Reduce mode: the merged counts and their published order, kept for
+    /// `--output`.
+    final_counts: Option<(Tally, Vec<u32>)>,
     /// Reduce mode: results merged so far, and of which tasks.
     merged: Tally,
+    /// The order of `merged` the last reduce published (see
+    /// `reduce::count_then_key_order`).
+    merged_order: Vec<u32>,
     merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
@@ -466,7 +471,7 @@ impl Coordinator {
                     }
                     CommitMode::Reduce => match self.reduce().and_then(|()| self.published_safely()) {
                         Ok(true) => {
-                            self.final_counts = Some(std::mem::take(&mut self.merged));
+                            self.final_counts = Some((std::mem::take(&mut self.merged), std::mem::take(&mut self.merged_order)));
                             break self.store.drop_results();
                         }
                         Ok(false) => {}
@@ -564,7 +569,7 @@ impl Coordinator {
     fn publish_fault_counters(&mut self) -> anyhow::Result<()> {
         let fields = vec![
             (field::PLANNED_TASKS, self.tasks.len().to_string()),
-            (field::MERGED_KEYS, self.final_counts.as_ref().map_or(self.merged.len(), |c| c.len()).to_string()),
+            (field::MERGED_KEYS, self.final_counts.as_ref().map_or(self.merged.len(), |(c, _)| c.len()).to_string()),
             (field::REDIS_RESTARTS, self.redis_restarts.to_string()),
             (field::WORKER_RESPAWNS, self.workers.respawns().to_string()),
             (field::RESUBMITTED, self.resubmissions.to_string()),
@@ -577,7 +582,7 @@ impl Coordinator {
     /// from the job's sorted set in Redis.
     fn write_all_counts(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         match self.final_counts.take() {
-            Some(counts) => crate::count::write_sorted_counts(path, &crate::count::sort_desc(counts.iter().collect())),
+            Some((counts, order)) => crate::count::write_sorted_counts(path, &reduce::by_count_descending(&counts, &order)),
             None => crate::count::write_counts(path, &self.store.all_counts()?),
         }
     }

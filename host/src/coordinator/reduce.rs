@@ -47,12 +47,14 @@ impl Coordinator {
         let merged = started.elapsed();
         // Redis inserts members in the order it gets them, into a skiplist:
         // in score order that is about 3x cheaper than in hash order.
-        let pairs = sorted_by_count_then_key(&self.merged);
+        let order = count_then_key_order(&self.merged);
+        let pairs = in_order(&self.merged, &order);
         let sorted = started.elapsed();
         let encode = self.store.write_building_counts(&pairs)?;
         let expected = self.merged.len();
         self.store.publish_counts(expected)?;
         let written = started.elapsed();
+        self.merged_order = order;
         tracing::debug!(
             "reduce: last merge {merged:?}, sort {:?}, sorted set of {expected} keys encoded in {encode:?}, written and published in {:?}",
             sorted - merged,
@@ -68,11 +70,12 @@ impl Coordinator {
     }
 }
 
-/// The counts in the sorted set's own order (count, then key). Sorted on
-/// inline integers first (the count and the key's first 16 bytes), the
-/// keys themselves compared only on a tie: several times faster than
-/// comparing through the strings, which matters with millions of keys.
-fn sorted_by_count_then_key(counts: &Tally) -> Vec<(&str, u64)> {
+/// The sorted set's own order (count, then key), as positions in the
+/// tally's iteration order. Sorted on inline integers first (the count and
+/// the key's first 16 bytes), the keys themselves compared only on a tie:
+/// several times faster than comparing through the strings, which matters
+/// with millions of keys.
+pub(super) fn count_then_key_order(counts: &Tally) -> Vec<u32> {
     let pairs: Vec<(&str, u64)> = counts.iter().collect();
     let mut order: Vec<(u64, u128, u32)> = pairs
         .iter()
@@ -87,7 +90,33 @@ fn sorted_by_count_then_key(counts: &Tally) -> Vec<(&str, u64)> {
     // Nothing else runs after the last commit: the sort uses every core.
     use rayon::slice::ParallelSliceMut;
     order.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
-    order.into_iter().map(|(_, _, i)| pairs[i as usize]).collect()
+    order.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// The pairs of `counts` in `order` (from [`count_then_key_order`]).
+fn in_order<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
+    let pairs: Vec<(&str, u64)> = counts.iter().collect();
+    order.iter().map(|&i| pairs[i as usize]).collect()
+}
+
+/// `--output`'s order, count descending then key, from the sorted set's
+/// (`order`): its runs of equal counts, last run first, so that nothing is
+/// sorted twice.
+pub(super) fn by_count_descending<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
+    if order.len() != counts.len() {
+        // Not the order of these counts (no reduce published them): sort.
+        return crate::count::sort_desc(counts.iter().collect());
+    }
+    let ascending = in_order(counts, order);
+    let mut out = Vec::with_capacity(ascending.len());
+    let mut end = ascending.len();
+    while end > 0 {
+        let count = ascending[end - 1].1;
+        let start = ascending[..end].partition_point(|&(_, n)| n < count);
+        out.extend_from_slice(&ascending[start..end]);
+        end = start;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -106,9 +135,13 @@ mod tests {
         }
         let mut tally = Tally::new();
         tally.add_all(counts.iter().map(|(k, n)| (k.as_str(), *n)));
-        let got: Vec<(&str, u64)> = sorted_by_count_then_key(&tally);
+        let order = count_then_key_order(&tally);
+        let got: Vec<(&str, u64)> = in_order(&tally, &order);
         let mut want: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
         want.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
         assert_eq!(got, want);
+        // `--output`'s order is the one `count::sort_desc` gives.
+        let want_desc = crate::count::sort_desc(counts.iter().map(|(k, n)| (k.as_str(), *n)).collect());
+        assert_eq!(by_count_descending(&tally, &order), want_desc);
     }
 }

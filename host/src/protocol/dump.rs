@@ -9,6 +9,8 @@
 
 use crc::{Crc, Table, CRC_64_REDIS};
 
+use crate::tally::{prefetch, PREFETCH_AHEAD};
+
 /// Slice-by-16 tables: the checksum of a payload of tens of MB is several
 /// times faster than with the default one-byte table.
 const CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
@@ -28,7 +30,10 @@ pub fn zset_payload(members: &[(&str, u64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes + 32);
     out.push(RDB_TYPE_ZSET_2);
     put_len(&mut out, members.len() as u64);
-    for (key, count) in members.iter().rev() {
+    for (i, (key, count)) in members.iter().enumerate().rev() {
+        if let Some((ahead, _)) = i.checked_sub(PREFETCH_AHEAD).map(|j| members[j]) {
+            prefetch(ahead.as_bytes());
+        }
         put_len(&mut out, key.len() as u64);
         out.extend_from_slice(key.as_bytes());
         // Scores are doubles: exact up to 2^53, far beyond any count here.
