@@ -86,6 +86,10 @@ pub struct Summary {
     /// Where this run's time went (zeros in a re-report).
     #[serde(default)]
     pub phase_seconds: PhaseSeconds,
+    /// How this run published the sorted set (`indexed` or `compact`, see
+    /// `--set-encoding`); none in live mode or a re-report.
+    #[serde(default)]
+    pub set_encoding: Option<String>,
     pub top: Vec<(String, u64)>,
 }
 

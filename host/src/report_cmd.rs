@@ -30,7 +30,7 @@ pub fn run(spec: &ReportSpec) -> anyhow::Result<i32> {
         Some(url) => crate::protocol::redact(url),
         None => format!("the managed Redis of {}", spec.query.data_dir.display()),
     };
-    write_report(&mut store, &summary, &spec.output)?;
+    write_report(&mut store, &summary, &spec.output, None)?;
     if let Some(mut redis) = managed {
         redis.stop()?;
     }
@@ -127,15 +127,24 @@ pub fn summary_of(
         persistence_warnings: Vec::new(),
         report: None,
         phase_seconds: Default::default(),
+        set_encoding: None,
         top,
     }
 }
 
 /// Gathers the report's data for `summary`'s job and writes the HTML file.
-pub fn write_report(store: &mut Store, summary: &Summary, path: &Path) -> anyhow::Result<()> {
+/// `ranked`: the job's counts by count descending, then key, when the
+/// caller holds them (the coordinator that just merged them); else they are
+/// read from the sorted set.
+pub fn write_report(store: &mut Store, summary: &Summary, path: &Path, ranked: Option<&[(&str, u64)]>) -> anyhow::Result<()> {
     let events = store.events()?;
-    let (top, _) = store.top_keys(REPORT_TOP)?;
-    let rank_frequency = store.counts_at_ranks(&sample_ranks(summary.distinct))?;
+    let (top, rank_frequency) = match ranked {
+        Some(ranked) => (
+            ranked.iter().take(REPORT_TOP).map(|(k, n)| (k.to_string(), *n)).collect(),
+            sample_ranks(ranked.len() as u64).into_iter().map(|r| (r, ranked[r as usize - 1].1)).collect(),
+        ),
+        None => (store.top_keys(REPORT_TOP)?.0, store.counts_at_ranks(&sample_ranks(summary.distinct))?),
+    };
     let data = ReportData {
         summary,
         events: timeline(&events),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::input::InputFormat;
 use crate::plugin::{PluginRuntime, SandboxPolicy};
-use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
+use crate::protocol::{field, is_out_of_memory, now_ms, redact, CommitMode, EventKind, SetEncoding, JobMeta, Keys, Patience, Store, Task, STATE_FINISHED};
 use crate::redis_server::{Durability, ManagedRedis, DEFAULT_DATA_DIR};
 use crate::report::{self, DeadTask, Faults, PhaseSeconds, ProgressState, SkippedInput, Summary};
 use crate::report_cmd::summary_of;
@@ -53,6 +53,10 @@ pub struct JobSpec {
     pub chaos_redis_restart: Option<f64>,
     pub fresh: bool,
     pub commit_mode: CommitMode,
+    /// How the published sorted set is held; `None`: compact on the managed
+    /// Redis, indexed on a given one (whose other clients may look members
+    /// up by name).
+    pub set_encoding: Option<SetEncoding>,
     /// `None`: 1 on one server, 4 per primary on a Cluster.
     pub partitions: Option<u32>,
     /// Replicas that must acknowledge each commit and the published result
@@ -192,6 +196,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         final_counts: None,
         merged: Tally::new(),
         merged_order: Vec::new(),
+        set_encoding: spec.set_encoding.unwrap_or(if spec.redis.is_none() { SetEncoding::Compact } else { SetEncoding::Indexed }),
+        published_encoding: None,
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
@@ -245,20 +251,29 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         summary.redis_cpu_seconds = cpu;
         summary.redis_peak_memory_mb = peak;
     }
-    if let Some(path) = &spec.output {
-        let at = Instant::now();
-        coordinator.write_all_counts(path)?;
-        summary.output = Some(path.display().to_string());
-        coordinator.phases.output = at.elapsed().as_secs_f64();
-    }
     let report_path = match &spec.report {
         ReportChoice::To(path) => Some(path.clone()),
         ReportChoice::Default if spec.redis.is_none() => Some(spec.data_dir.join("report.html")),
         _ => None,
     };
+    // The counts this run merged, in `--output`'s order, for the output and
+    // the report (rather than reading them back from Redis).
+    let at = Instant::now();
+    let ranked = match (&coordinator.final_counts, spec.output.is_some() || report_path.is_some()) {
+        (Some((counts, order)), true) => Some(reduce::by_count_descending(counts, order)),
+        _ => None,
+    };
+    if let Some(path) = &spec.output {
+        match &ranked {
+            Some(ranked) => crate::count::write_sorted_counts(path, ranked)?,
+            None => crate::count::write_counts(path, &coordinator.store.all_counts()?)?,
+        }
+        summary.output = Some(path.display().to_string());
+        coordinator.phases.output = at.elapsed().as_secs_f64();
+    }
     if let Some(path) = report_path {
         let at = Instant::now();
-        let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path);
+        let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path, ranked.as_deref());
         coordinator.phases.report = at.elapsed().as_secs_f64();
         match written {
             Ok(()) => summary.report = Some(path.display().to_string()),
@@ -273,6 +288,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     }
     if !reported_again {
         summary.phase_seconds = coordinator.phases.clone();
+        summary.set_encoding = coordinator.published_encoding.map(|e| e.as_str().to_string());
     }
     if spec.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -352,6 +368,9 @@ struct Coordinator {
     /// The order of `merged` the last reduce published (see
     /// `reduce::count_then_key_order`).
     merged_order: Vec<u32>,
+    /// How the sorted set is to be published, and how it was.
+    set_encoding: SetEncoding,
+    published_encoding: Option<SetEncoding>,
     merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
@@ -578,12 +597,4 @@ impl Coordinator {
         self.store.set_meta_fields(&fields)
     }
 
-    /// `--output`: from the merged counts when this run made them, else
-    /// from the job's sorted set in Redis.
-    fn write_all_counts(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
-        match self.final_counts.take() {
-            Some((counts, order)) => crate::count::write_sorted_counts(path, &reduce::by_count_descending(&counts, &order)),
-            None => crate::count::write_counts(path, &self.store.all_counts()?),
-        }
-    }
 }

@@ -50,7 +50,8 @@ impl Coordinator {
         let order = count_then_key_order(&self.merged);
         let pairs = in_order(&self.merged, &order);
         let sorted = started.elapsed();
-        let encode = self.store.write_building_counts(&pairs)?;
+        let (encode, encoding) = self.store.write_building_counts(&pairs, self.set_encoding)?;
+        self.published_encoding = Some(encoding);
         let expected = self.merged.len();
         self.store.publish_counts(expected)?;
         let written = started.elapsed();

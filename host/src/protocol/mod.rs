@@ -63,6 +63,7 @@ pub use connection::{ensure_group, is_denied, is_out_of_memory, redact, Patience
 pub use events::{now_ms, Event, EventKind, WorkerRecord, WORKER_TTL};
 pub use keys::{field, Keys, GROUP, LATEST_JOB_KEY, STATE_FINISHED, STATE_RUNNING};
 pub use meta::{CommitMode, JobCounters, JobMeta};
+pub use results::SetEncoding;
 pub use server::{Checkpoint, Persistence};
 pub use tasks::{entry_fields, xadd_task, Entry, Task};
 

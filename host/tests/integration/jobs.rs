@@ -22,10 +22,26 @@ fn tasks_done(conn: &mut redis::Connection) -> usize {
 
 #[test]
 fn words_job_counts_exactly_and_the_sorted_set_is_readable() {
+    // On a Redis the user gives, the set is indexed unless asked otherwise.
+    sorted_set_readable(&[], "indexed", "skiplist");
+}
+
+#[test]
+fn a_compact_sorted_set_is_as_readable() {
+    sorted_set_readable(&["--set-encoding", "compact"], "compact", "listpack");
+}
+
+fn sorted_set_readable(args: &[&str], encoding: &str, redis_encoding: &str) {
     let redis = RedisServer::start();
     let (dir, files) = gen_data(4.0, 4, 11);
-    let r = run_job("words", &["--redis", &redis.url(), &data_arg(&dir)]);
+    let url = redis.url();
+    let mut job_args = vec!["--redis", &url];
+    job_args.extend_from_slice(args);
+    let data = data_arg(&dir);
+    job_args.push(&data);
+    let r = run_job("words", &job_args);
     assert!(r.status.success(), "{}", r.stderr);
+    assert_eq!(r.summary["set_encoding"], encoding);
     let want = reference_words(&files);
     assert_counts_eq(&r.counts, &want);
     assert_eq!(summary_u64(&r.summary, "tokens"), want.values().sum::<u64>());
@@ -37,6 +53,16 @@ fn words_job_counts_exactly_and_the_sorted_set_is_readable() {
     let max = want.values().max().unwrap();
     assert_eq!(top[0].1 as u64, *max);
     assert_eq!(want[&top[0].0], *max);
+    let held: String = redis::cmd("OBJECT").arg("ENCODING").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(held, redis_encoding);
+    let limit: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("zset-max-listpack-entries").query(&mut conn).unwrap();
+    assert_eq!(limit[1], "128", "the server's limit is put back");
+    // The whole set in Redis, not only the --output written from memory.
+    let all: Vec<(String, f64)> = redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query(&mut conn).unwrap();
+    assert_counts_eq(&all.into_iter().map(|(k, n)| (k, n as u64)).collect(), &want);
+    let (some_key, some_count) = want.iter().next().unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE").arg(&key).arg(some_key).query(&mut conn).unwrap();
+    assert_eq!(score, Some(*some_count as f64));
 
     // `wc-host status` and `wc-host top` read the job back from Redis.
     let status = wc_host().args(["status", "--json", "--redis", &redis.url()]).output().unwrap();
@@ -291,6 +317,7 @@ fn managed_redis_is_started_used_and_stopped_and_a_rerun_gives_the_same_answer()
     assert!(r.status.success(), "{}", r.stderr);
     let want = reference_words(&files);
     assert_counts_eq(&r.counts, &want);
+    assert_eq!(r.summary["set_encoding"], "compact", "the managed Redis's set is compact");
     assert!(summary_u64(&r.summary, "redis_restarts") >= 1, "{}", r.summary);
     assert!(redis_servers_in(data_dir.path()).is_empty(), "a managed redis-server is still running");
     assert!(!r.summary["redis"].as_str().unwrap().contains(&std::fs::read_to_string(data_dir.path().join("redis.pass")).unwrap()), "password leaked in the summary");

@@ -208,3 +208,113 @@ fn a_task_result_is_stored_once_and_published_only_when_complete() {
     let results: i64 = redis::cmd("EXISTS").arg(&keys.results).query(&mut conn).unwrap();
     assert_eq!(results, 0, "blobs are dropped once published");
 }
+
+/// Members that exercise every listpack entry form: strings of each length
+/// class (and each back-length size), strings Redis stores as integers and
+/// ones it does not (`-0`, `01`, `+1`, past i64), and counts of each integer
+/// width; plus enough members to pass the 16-bit element count.
+fn listpack_members() -> Vec<(String, u64)> {
+    let mut members: Vec<(String, u64)> = [
+        "", "a", "é", "0", "-0", "01", "+1", " 1", "7", "-1", "127", "128", "-4096", "4095", "-4097", "4096", "32767", "-32769", "8388607",
+        "-8388609", "2147483647", "2147483648", "-2147483649", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+        "-9223372036854775809", "1e3", "0x10",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, k)| (k.to_string(), [1, 127, 128, 4095, 4096, 32767, 32768, 8_388_607, 8_388_608, 1 << 31, 1 << 40, 1 << 53][i % 12]))
+    .collect();
+    for len in [63, 64, 126, 127, 4095, 4096, 16_380, 16_400, 2_090_000, 2_100_000] {
+        members.push(("x".repeat(len), len as u64));
+    }
+    for i in 0..40_000u64 {
+        members.push((format!("w{:x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20), 1 + i % 5));
+    }
+    members.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
+    members.dedup_by(|a, b| a.0 == b.0);
+    members
+}
+
+fn zadd_all(conn: &mut Connection, key: &str, members: &[(String, u64)]) {
+    for chunk in members.chunks(1000) {
+        let pairs: Vec<(u64, &str)> = chunk.iter().map(|(k, n)| (*n, k.as_str())).collect();
+        let _: i64 = redis::Cmd::zadd_multiple(key, &pairs).query(conn).unwrap();
+    }
+}
+
+fn zrange_all(conn: &mut Connection, key: &str) -> Vec<(Vec<u8>, f64)> {
+    redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query(conn).unwrap()
+}
+
+/// The compact payload is, object for object, what the server itself dumps
+/// for the same sorted set held as a listpack (it builds that one with
+/// ZUNIONSTORE under raised limits), and it loads back as a listpack with
+/// the same members and scores.
+#[test]
+fn a_compact_payload_is_the_servers_own_listpack_dump() {
+    let redis = RedisServer::start_with(&["--rdbcompression", "no", "--proto-max-bulk-len", "1gb"]);
+    let mut conn = redis.conn();
+    let members = listpack_members();
+    zadd_all(&mut conn, "src", &members);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("zset-max-listpack-entries").arg(1_000_000).arg("zset-max-listpack-value").arg(3_000_000).query(&mut conn).unwrap();
+    let _: i64 = redis::cmd("ZUNIONSTORE").arg("theirs").arg(1).arg("src").query(&mut conn).unwrap();
+    let encoding: String = redis::cmd("OBJECT").arg("ENCODING").arg("theirs").query(&mut conn).unwrap();
+    assert_eq!(encoding, "listpack");
+    let theirs: Vec<u8> = redis::cmd("DUMP").arg("theirs").query(&mut conn).unwrap();
+
+    let pairs: Vec<(&str, u64)> = members.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    let ours = wc_host::protocol::dump::zset_listpack_payload(&pairs).expect("fits a listpack");
+    // The object; the trailer (RDB version, checksum) differs with the version.
+    let object = |p: &[u8]| p[..p.len() - 10].to_vec();
+    assert!(object(&ours) == object(&theirs), "payloads differ (ours {} bytes, the server's {})", ours.len(), theirs.len());
+
+    let _: () = redis::cmd("RESTORE").arg("ours").arg(0).arg(&ours).query(&mut conn).unwrap();
+    let encoding: String = redis::cmd("OBJECT").arg("ENCODING").arg("ours").query(&mut conn).unwrap();
+    assert_eq!(encoding, "listpack");
+    assert_eq!(zrange_all(&mut conn, "ours"), zrange_all(&mut conn, "src"));
+    let score: Option<f64> = redis::cmd("ZSCORE").arg("ours").arg("-4096").query(&mut conn).unwrap();
+    assert!(score.is_some(), "a member stored as an integer is found by its text");
+}
+
+/// A job's store publishes a compact set as a listpack and puts the
+/// server's limits back; an indexed one is a skiplist; both read the same
+/// through the report's rank reads; and where CONFIG is refused, compact
+/// falls back to indexed.
+#[test]
+fn a_compact_set_is_published_as_a_listpack_and_the_limits_are_put_back() {
+    use wc_host::protocol::SetEncoding;
+    let (redis, mut conn, keys) = setup();
+    let members = listpack_members();
+    let pairs: Vec<(&str, u64)> = members.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    let limits = |conn: &mut Connection| -> Vec<String> {
+        redis::cmd("CONFIG").arg("GET").arg("zset-max-listpack-*").query::<std::collections::BTreeMap<String, String>>(conn).unwrap().into_values().collect()
+    };
+    let before = limits(&mut conn);
+    let mut store = Store::new(&redis.url(), job_keys(), Patience::Query).unwrap();
+    let mut read_back = Vec::new();
+    for (asked, encoding) in [(SetEncoding::Compact, "listpack"), (SetEncoding::Indexed, "skiplist")] {
+        let (_, written) = store.write_building_counts(&pairs, asked).unwrap();
+        assert_eq!(written, asked);
+        store.publish_counts(pairs.len()).unwrap();
+        let got: String = redis::cmd("OBJECT").arg("ENCODING").arg(&keys.counts).query(&mut conn).unwrap();
+        assert_eq!(got, encoding);
+        assert_eq!(limits(&mut conn), before, "the server's listpack limits are as they were");
+        let mut expect: Vec<(Vec<u8>, f64)> = pairs.iter().map(|(k, n)| (k.as_bytes().to_vec(), *n as f64)).collect();
+        assert_eq!(zrange_all(&mut conn, &keys.counts), std::mem::take(&mut expect));
+        let ranks: Vec<u64> = [1, 2, 3, 100, 20_000, 39_999, 40_010, pairs.len() as u64, pairs.len() as u64 + 5].to_vec();
+        read_back.push((store.counts_at_ranks(&ranks).unwrap(), store.top_keys(5).unwrap()));
+    }
+    assert_eq!(read_back[0], read_back[1], "compact and indexed sets read the same");
+    let by_rank = &read_back[0].0;
+    assert_eq!(by_rank.len(), 8, "ranks past the end are left out");
+    assert_eq!(by_rank[0], (1, 1 << 53));
+    assert_eq!(by_rank[7], (pairs.len() as u64, 1));
+
+    // A user that may not run CONFIG: the set is published indexed.
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg("noconfig").arg("on").arg(">pw").arg("~*").arg("+@all").arg("-config").query(&mut conn).unwrap();
+    let url = redis.url().replace("redis://", "redis://noconfig:pw@");
+    let mut limited = Store::new(&url, job_keys(), Patience::Query).unwrap();
+    let (_, written) = limited.write_building_counts(&pairs, SetEncoding::Compact).unwrap();
+    assert_eq!(written, SetEncoding::Indexed);
+    let got: String = redis::cmd("OBJECT").arg("ENCODING").arg(&keys.counts_building).query(&mut conn).unwrap();
+    assert_eq!(got, "skiplist");
+}
