@@ -4,7 +4,10 @@
 //! one file; `make bench-2g`: 2 GB in 128 files), printed as tables and
 //! written to `bench-data/bench-<MB>mb.json`.
 //!
-//!     cargo run --release -p wc-host --example bench -- [--mb 512] [--plugins split-space,words] [--shapes files,single] [--peers true]
+//!     cargo run --release -p wc-host --example bench -- [--mb 512] [--plugins split-space,split-space@indexed,words] [--shapes files,single] [--peers true]
+//!
+//! `PLUGIN@ENCODING` runs the job with `--set-encoding ENCODING`; without
+//! it the job's default (compact, on the managed Redis).
 //!
 //! The peers (`bench_peers.py`) run in a virtual environment that the bench
 //! creates once under `${WC_HOST_CACHE:-~/.cache/wc-host}/venv-bench`, with
@@ -102,8 +105,9 @@ struct Options {
     /// Size of each data set, MB.
     #[arg(long, default_value_t = 512)]
     mb: u64,
-    /// Plugins to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "split-space,words")]
+    /// Plugins to run, comma-separated; `NAME@indexed` or `NAME@compact`
+    /// publishes the sorted set so (`--set-encoding`).
+    #[arg(long, value_delimiter = ',', default_value = "split-space,split-space@indexed,words")]
     plugins: Vec<String>,
     /// Shapes: `files` (128 files) and/or `single` (one file); add `-gz` or
     /// `-zst` for the same data compressed.
@@ -166,13 +170,20 @@ fn main() -> anyhow::Result<()> {
         let on_disk: u64 = resolve_inputs(&[data.display().to_string()])?.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
         let mut shape_rows = Vec::new();
         let mut split_counts = None;
+        let mut baselines: HashMap<&str, (f64, HashMap<String, u64>)> = HashMap::new();
         for plugin in &plugins {
-            let (base_secs, base_counts) = baseline(&dir, plugin, threads)?;
-            let run = run_wc_host(&wc_host, &root.join(format!("plugins/{plugin}.wasm")), &data, &work)?;
-            let exact = run.counts == base_counts;
+            let (name, encoding) = plugin.split_once('@').map_or((plugin.as_str(), None), |(n, e)| (n, Some(e)));
+            if !baselines.contains_key(name) {
+                baselines.insert(name, baseline(&dir, name, threads)?);
+            }
+            let (base_secs, base_counts) = &baselines[name];
+            let base_secs = *base_secs;
+            let args: Vec<&str> = encoding.map(|e| vec!["--set-encoding", e]).unwrap_or_default();
+            let run = run_wc_host(&wc_host, &root.join(format!("plugins/{name}.wasm")), &data, &work, &args)?;
+            let exact = run.counts == *base_counts;
             let counted = run.seconds - run.phases["output"].as_f64().unwrap_or(0.0);
             if !exact {
-                print_differences("the baseline", &base_counts, &run.counts);
+                print_differences("the baseline", base_counts, &run.counts);
             }
             let row = Row {
                 shape: shape.clone(),
@@ -214,7 +225,7 @@ fn main() -> anyhow::Result<()> {
             let polars = best_peer(python, &root, &work, &polars_engines.iter().map(|e| if e == "streaming" { "polars-streaming".to_string() } else { "polars".to_string() }).collect::<Vec<_>>(), &plain_files, bytes, &expected)?;
             let duckdb = best_peer(python, &root, &work, &["duckdb".to_string()], &plain_files, bytes, &expected)?;
             let fastest = polars.seconds.min(duckdb.seconds);
-            for row in shape_rows.iter_mut().filter(|r| r.plugin == "split-space") {
+            for row in shape_rows.iter_mut().filter(|r| r.plugin.split('@').next() == Some("split-space")) {
                 row.ratio_to_fastest_peer = Some(row.wc_host_seconds / fastest);
                 row.polars = Some(polars.clone());
                 row.duckdb = Some(duckdb.clone());
@@ -520,10 +531,12 @@ fn is_redis(pid: u32) -> bool {
 /// wc-host as a user runs it: 2 workers, BGSAVE every 2 s, its managed
 /// Redis (a fresh data directory), timed from start to exit.
 /// wc-host with its managed Redis.
-fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path) -> anyhow::Result<Run> {
+fn run_wc_host(wc_host: &Path, plugin: &Path, data: &Path, work: &Path, args: &[&str]) -> anyhow::Result<Run> {
     let redis_dir = work.join("bench-redis");
     let _ = std::fs::remove_dir_all(&redis_dir);
-    run_wc_host_with(wc_host, plugin, data, work, &["--data-dir".as_ref(), redis_dir.as_os_str()])
+    let mut all: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), redis_dir.as_os_str()];
+    all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    run_wc_host_with(wc_host, plugin, data, work, &all)
 }
 
 /// wc-host with `redis_args` choosing its Redis (and any other flags).

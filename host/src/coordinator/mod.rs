@@ -366,7 +366,7 @@ struct Coordinator {
     /// Reduce mode: results merged so far, and of which tasks.
     merged: Tally,
     /// The order of `merged` the last reduce published (see
-    /// `reduce::count_then_key_order`).
+    /// `reduce::sorted_by_count_then_key`).
     merged_order: Vec<u32>,
     /// How the sorted set is to be published, and how it was.
     set_encoding: SetEncoding,

@@ -47,8 +47,7 @@ impl Coordinator {
         let merged = started.elapsed();
         // Redis inserts members in the order it gets them, into a skiplist:
         // in score order that is about 3x cheaper than in hash order.
-        let order = count_then_key_order(&self.merged);
-        let pairs = in_order(&self.merged, &order);
+        let (pairs, order) = sorted_by_count_then_key(&self.merged);
         let sorted = started.elapsed();
         let (encode, encoding) = self.store.write_building_counts(&pairs, self.set_encoding)?;
         self.published_encoding = Some(encoding);
@@ -71,33 +70,45 @@ impl Coordinator {
     }
 }
 
-/// The sorted set's own order (count, then key), as positions in the
-/// tally's iteration order. Sorted on inline integers first (the count and
-/// the key's first 16 bytes), the keys themselves compared only on a tie:
-/// several times faster than comparing through the strings, which matters
-/// with millions of keys.
-pub(super) fn count_then_key_order(counts: &Tally) -> Vec<u32> {
+/// The counts in the sorted set's own order (count, then key), and that
+/// order as positions in the tally's iteration order (kept for `--output`).
+/// Sorted on inline integers first (the count and the key's first 16
+/// bytes), the keys themselves compared only on a tie: several times faster
+/// than comparing through the strings, which matters with millions of keys.
+/// Each entry carries its key, so the result is read in order rather than
+/// gathered from the tally at random (a cache miss a key).
+pub(super) fn sorted_by_count_then_key(counts: &Tally) -> (Vec<(&str, u64)>, Vec<u32>) {
+    use rayon::prelude::*;
+    struct Entry<'a> {
+        prefix: u128,
+        count: u64,
+        index: u32,
+        key: &'a str,
+    }
     let pairs: Vec<(&str, u64)> = counts.iter().collect();
-    let mut order: Vec<(u64, u128, u32)> = pairs
-        .iter()
+    let mut entries: Vec<Entry> = pairs
+        .par_iter()
         .enumerate()
-        .map(|(i, (key, n))| {
+        .map(|(i, &(key, count))| {
             let mut prefix = [0u8; 16];
             let head = &key.as_bytes()[..key.len().min(16)];
             prefix[..head.len()].copy_from_slice(head);
-            (*n, u128::from_be_bytes(prefix), i as u32)
+            Entry { prefix: u128::from_be_bytes(prefix), count, index: i as u32, key }
         })
         .collect();
+    drop(pairs);
     // Nothing else runs after the last commit: the sort uses every core.
-    use rayon::slice::ParallelSliceMut;
-    order.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| pairs[a.2 as usize].0.cmp(pairs[b.2 as usize].0)));
-    order.into_iter().map(|(_, _, i)| i).collect()
+    entries.par_sort_unstable_by(|a, b| (a.count, a.prefix).cmp(&(b.count, b.prefix)).then_with(|| a.key.cmp(b.key)));
+    let sorted = entries.par_iter().map(|e| (e.key, e.count)).collect();
+    let order = entries.par_iter().map(|e| e.index).collect();
+    (sorted, order)
 }
 
-/// The pairs of `counts` in `order` (from [`count_then_key_order`]).
+/// The pairs of `counts` in `order` (from [`sorted_by_count_then_key`]).
 fn in_order<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
+    use rayon::prelude::*;
     let pairs: Vec<(&str, u64)> = counts.iter().collect();
-    order.iter().map(|&i| pairs[i as usize]).collect()
+    order.par_iter().map(|&i| pairs[i as usize]).collect()
 }
 
 /// `--output`'s order, count descending then key, from the sorted set's
@@ -136,8 +147,8 @@ mod tests {
         }
         let mut tally = Tally::new();
         tally.add_all(counts.iter().map(|(k, n)| (k.as_str(), *n)));
-        let order = count_then_key_order(&tally);
-        let got: Vec<(&str, u64)> = in_order(&tally, &order);
+        let (got, order) = sorted_by_count_then_key(&tally);
+        assert_eq!(in_order(&tally, &order), got);
         let mut want: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
         want.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
         assert_eq!(got, want);

@@ -74,35 +74,46 @@ pub fn zset_listpack_payload(members: &[(&str, u64)]) -> Option<Vec<u8>> {
     if bytes > LISTPACK_MAX_BYTES + (LISTPACK_MAX_BYTES >> 2) {
         return None;
     }
-    let mut listpack = Vec::with_capacity(bytes + 7);
-    listpack.extend_from_slice(&[0; 6]); // total bytes and count, set below
+    // Entries are self-contained (each ends with its own length), so parts
+    // of the set are encoded on every core and joined.
+    use rayon::prelude::*;
+    let parts: Vec<Vec<u8>> = members.par_chunks(members.len().div_ceil(rayon::current_num_threads() * 4).max(1)).map(listpack_entries).collect();
+    // The listpack: a header (total bytes, element count), the entries, an
+    // end byte; written straight into the payload after its RDB length.
+    let total = 6 + parts.iter().map(Vec::len).sum::<usize>() + 1;
+    if total > LISTPACK_MAX_BYTES {
+        return None;
+    }
+    let count = u16::try_from(members.len() * 2).unwrap_or(LISTPACK_COUNT_UNKNOWN).min(LISTPACK_COUNT_UNKNOWN);
+    let mut out = Vec::with_capacity(total + 32);
+    out.push(RDB_TYPE_ZSET_LISTPACK);
+    put_len(&mut out, total as u64);
+    out.extend_from_slice(&(total as u32).to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    for part in parts {
+        out.extend_from_slice(&part);
+    }
+    out.push(0xff);
+    Some(finish_payload(out, RDB_VERSION_LISTPACK))
+}
+
+/// The listpack entries of `members`: each member (as Redis stores it: a
+/// member that reads as an integer in its canonical form is that integer),
+/// then its score.
+fn listpack_entries(members: &[(&str, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(members.iter().map(|(k, _)| k.len() + 16).sum());
     let mut digits = itoa::Buffer::new();
     for (i, (key, count)) in members.iter().enumerate() {
         if let Some((ahead, _)) = members.get(i + PREFETCH_AHEAD) {
             prefetch(ahead.as_bytes());
         }
-        // Redis stores a member that reads as an integer (in its canonical
-        // form) as that integer.
         match key.parse::<i64>() {
-            Ok(v) if digits.format(v) == *key => put_listpack_int(&mut listpack, v),
-            _ => put_listpack_str(&mut listpack, key.as_bytes()),
+            Ok(v) if digits.format(v) == *key => put_listpack_int(&mut out, v),
+            _ => put_listpack_str(&mut out, key.as_bytes()),
         }
-        put_listpack_int(&mut listpack, *count as i64);
+        put_listpack_int(&mut out, *count as i64);
     }
-    listpack.push(0xff);
-    if listpack.len() > LISTPACK_MAX_BYTES {
-        return None;
-    }
-    let total = listpack.len() as u32;
-    let count = u16::try_from(members.len() * 2).unwrap_or(LISTPACK_COUNT_UNKNOWN).min(LISTPACK_COUNT_UNKNOWN);
-    listpack[..4].copy_from_slice(&total.to_le_bytes());
-    listpack[4..6].copy_from_slice(&count.to_le_bytes());
-    let mut out = Vec::with_capacity(listpack.len() + 32);
-    out.push(RDB_TYPE_ZSET_LISTPACK);
-    put_len(&mut out, listpack.len() as u64);
-    out.extend_from_slice(&listpack);
-    drop(listpack);
-    Some(finish_payload(out, RDB_VERSION_LISTPACK))
+    out
 }
 
 /// Appends the RDB version and the checksum.
