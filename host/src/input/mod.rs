@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod encoding;
+mod fields;
 mod read;
 mod scan;
 mod split;

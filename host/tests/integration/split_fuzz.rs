@@ -98,6 +98,8 @@ fn check_read_range(path: &Path, ranges: &[InputRange], whole: &[Vec<Vec<u8>>]) 
     let want_rows = data.len() as u64;
     let want_short = data.iter().filter(|r| r.len() <= idx).count() as u64;
     let want_bytes: usize = data.iter().filter(|r| r.len() > idx).map(|r| String::from_utf8_lossy(&r[idx]).len()).sum();
+    let want_values: Vec<String> = data.iter().filter(|r| r.len() > idx).map(|r| String::from_utf8_lossy(&r[idx]).into_owned()).collect();
+    let mut values: Vec<String> = Vec::new();
 
     let (mut rows, mut short, mut pushed, mut bytes) = (0u64, 0u64, 0usize, 0usize);
     let mut first_record = 0usize; // whole-file index of the range's first record
@@ -107,6 +109,11 @@ fn check_read_range(path: &Path, ranges: &[InputRange], whole: &[Vec<Vec<u8>>]) 
         let stats = read_range::<InputError>(r, std::slice::from_ref(&column), |batch, location| {
             pushed += batch.ends().len() / batch.columns();
             bytes += batch.bytes();
+            let mut start = 0;
+            for &end in batch.ends() {
+                values.push(batch.values()[start..end as usize].to_string());
+                start = end as usize;
+            }
             locations.push(location.text().to_string());
             Ok(())
         })
@@ -127,6 +134,7 @@ fn check_read_range(path: &Path, ranges: &[InputRange], whole: &[Vec<Vec<u8>>]) 
     prop_assert_eq!(short, want_short);
     prop_assert_eq!(pushed as u64, want_rows - want_short);
     prop_assert_eq!(bytes, want_bytes);
+    prop_assert_eq!(values, want_values, "the values read are the whole-file parse's");
     Ok(())
 }
 
