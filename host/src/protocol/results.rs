@@ -77,8 +77,12 @@ impl Store {
             if let Some(payload) = dump::zset_listpack_payload(pairs) {
                 let encoded = started.elapsed();
                 let longest = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                let restoring = std::time::Instant::now();
                 match self.restore_as_listpack(&payload, pairs.len(), longest) {
-                    Ok(()) => return Ok((encoded, SetEncoding::Compact)),
+                    Ok(()) => {
+                        tracing::debug!("compact sorted set of {} keys: payload {} bytes, restored in {:?}", pairs.len(), payload.len(), restoring.elapsed());
+                        return Ok((encoded, SetEncoding::Compact));
+                    }
                     Err(e) => tracing::warn!("the sorted set cannot be published compact here ({e:#}); publishing it indexed"),
                 }
             }
