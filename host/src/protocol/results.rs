@@ -81,7 +81,15 @@ impl Store {
                 match self.restore_as_listpack(&payload, pairs.len(), longest) {
                     Ok(()) => {
                         tracing::debug!("compact sorted set of {} keys: payload {} bytes, restored in {:?}", pairs.len(), payload.len(), restoring.elapsed());
-                        return Ok((encoded, SetEncoding::Compact));
+                        // A server restarted between raising its limits and
+                        // the RESTORE (which was then retried) made the set
+                        // indexed as it loaded it: say what it holds.
+                        let held: Option<String> = self
+                            .with_retry(|conn, keys| redis::cmd("OBJECT").arg("ENCODING").arg(&keys.counts_building).query(conn))
+                            .ok()
+                            .flatten();
+                        let written = if held.as_deref().is_none_or(|e| e == "listpack") { SetEncoding::Compact } else { SetEncoding::Indexed };
+                        return Ok((encoded, written));
                     }
                     Err(e) => tracing::warn!("the sorted set cannot be published compact here ({e:#}); publishing it indexed"),
                 }
