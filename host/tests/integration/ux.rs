@@ -298,6 +298,8 @@ fn a_finished_job_is_reported_again_with_its_first_timings_and_a_hint_that_works
     assert_eq!(first["reported_again"], false);
     let again: Value = serde_json::from_str(&run(true)).unwrap();
     assert_eq!(again["reported_again"], true, "{again}");
+    assert_eq!(first["set_encoding"], "compact", "the managed Redis's set is compact");
+    assert!(again["set_encoding"].is_null(), "a re-report published nothing: {again}");
     assert_eq!(again["wall_seconds"], first["wall_seconds"], "the re-report must show the first run's wall time");
     assert_eq!(again["mb_per_second"], first["mb_per_second"]);
     for field in ["tokens", "distinct", "tasks_stolen", "redis_restarts", "worker_respawns", "tasks_resubmitted"] {
