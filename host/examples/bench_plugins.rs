@@ -254,8 +254,8 @@ fn count_wasm(instance: &mut PluginInstance, texts: &[String]) -> Result<(Counts
     times.total = started.elapsed();
     let mut counts = Counts::default();
     counts.reserve(list.len());
-    for (key, n) in list {
-        *counts.entry(key).or_insert(0) += n; // each key once, per the WIT contract
+    for (key, n) in list.iter() {
+        *counts.entry(key.to_owned()).or_insert(0) += n; // each key once, per the WIT contract
     }
     Ok((counts, times))
 }

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::input::{self, ColumnMap, Encoding, Header, InputError, InputRange, Planned, ReadOptions, ReadStats, SplitOptions};
 use crate::batch::{Batch, Location};
-use crate::plugin::{Plugin, PluginError, PluginInstance};
+use crate::plugin::{Plugin, PluginError, PluginInstance, TaskCounts};
 use crate::tally::{prefetch, PREFETCH_AHEAD};
 
 /// Counts keyed by what the plugin returned.
@@ -45,7 +45,7 @@ impl CountError {
 /// The counts of one range, as the plugin returned them.
 #[derive(Debug, Default)]
 pub struct RangeCounts {
-    pub counts: Vec<(String, u64)>,
+    pub counts: TaskCounts,
     pub stats: ReadStats,
 }
 
@@ -203,7 +203,7 @@ pub fn count_files_with(
         })?;
         for range in ranges {
             let part = count_range_with(instance, params, &range, map, None)?;
-            merge(&mut total, part.counts);
+            merge(&mut total, part.counts.iter());
             stats.add(&part.stats);
         }
     }
@@ -228,13 +228,18 @@ pub fn count_texts(instance: &mut PluginInstance, params: &[(String, String)], t
         });
     }
     let mut total = CountMap::default();
-    merge(&mut total, task.finish(&Location::new("--text"))?);
+    merge(&mut total, task.finish(&Location::new("--text"))?.iter());
     Ok(total)
 }
 
-pub fn merge(total: &mut CountMap, counts: impl IntoIterator<Item = (String, u64)>) {
+pub fn merge<K: AsRef<str>>(total: &mut CountMap, counts: impl IntoIterator<Item = (K, u64)>) {
     for (key, n) in counts {
-        *total.entry(key).or_insert(0) += n;
+        match total.get_mut(key.as_ref()) {
+            Some(count) => *count += n,
+            None => {
+                total.insert(key.as_ref().to_owned(), n);
+            }
+        }
     }
 }
 

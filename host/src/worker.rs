@@ -235,8 +235,7 @@ impl Worker {
         // A plugin returns each key once (the contract); were it not to, both
         // commit paths add the repeats up, so no merge is needed here. Zero
         // counts carry nothing (and live mode's function refuses them).
-        let mut pairs = counts.counts;
-        pairs.retain(|(_, n)| *n > 0);
+        let pairs = counts.counts.pairs();
         let applied = match self.meta.commit_mode {
             CommitMode::Reduce => self.store.commit_task_result(entry, &pairs, &counts.stats)?,
             CommitMode::Live => self.store.commit_live(entry, pairs, &counts.stats)?,

@@ -10,5 +10,5 @@ mod sandbox;
 pub mod stamp;
 
 pub use error::{Location, PluginError};
-pub use runtime::{cache_base, cache_cap_bytes, cached_artifacts, compile_cache_dir, ParamInfo, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, WIT_WORLD, WIT_WORLDS_ACCEPTED};
+pub use runtime::{cache_base, cache_cap_bytes, cached_artifacts, compile_cache_dir, ParamInfo, Plugin, PluginInfo, PluginInstance, PluginRuntime, TaskCounter, TaskCounts, WIT_WORLD, WIT_WORLDS_ACCEPTED};
 pub use sandbox::SandboxPolicy;

@@ -168,16 +168,18 @@ impl FinishedCounts {
         }
     }
 
-    /// The (key, count) pairs, or what is wrong with the packing.
-    fn into_pairs(self) -> Result<Vec<(String, u64)>, String> {
+    /// The counts checked, or what is wrong with the packing. Packed
+    /// counts are kept as they came (no string per key); pairs from a
+    /// 0.1.0 plugin are packed, their zero counts left out (they carry
+    /// nothing).
+    fn into_task_counts(self) -> Result<TaskCounts, String> {
         let (keys, key_ends, counts) = match self {
-            FinishedCounts::Pairs(pairs) => return Ok(pairs),
+            FinishedCounts::Pairs(pairs) => return Ok(TaskCounts::from_pairs(pairs)),
             FinishedCounts::Packed { keys, key_ends, counts } => (keys, key_ends, counts),
         };
         if key_ends.len() != counts.len() {
             return Err(format!("packed counts with {} key ends but {} counts", key_ends.len(), counts.len()));
         }
-        let mut pairs = Vec::with_capacity(counts.len());
         let mut start = 0usize;
         for (i, (&end, &n)) in key_ends.iter().zip(&counts).enumerate() {
             let end = end as usize;
@@ -187,10 +189,56 @@ impl FinishedCounts {
             if n == 0 {
                 return Err(format!("packed counts: key {i} (`{}`) has count 0", key.chars().take(40).collect::<String>()));
             }
-            pairs.push((key.to_owned(), n));
             start = end;
         }
-        Ok(pairs)
+        Ok(TaskCounts { keys, ends: key_ends, counts })
+    }
+}
+
+/// A task's counts as `finish` returned them, checked: each key with its
+/// count, the keys in one string (`ends[i]` is where key `i` ends). Kept in
+/// this packed form up to the commit: a task has tens of thousands of keys,
+/// and a `String` each was a twentieth of a worker's time in allocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    keys: String,
+    ends: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+impl TaskCounts {
+    fn from_pairs(pairs: Vec<(String, u64)>) -> TaskCounts {
+        let mut packed = TaskCounts::default();
+        for (key, n) in pairs.into_iter().filter(|(_, n)| *n > 0) {
+            packed.keys.push_str(&key);
+            packed.ends.push(u32::try_from(packed.keys.len()).unwrap_or(u32::MAX));
+            packed.counts.push(n);
+        }
+        packed
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Each key and its count, in the plugin's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&e| e as usize));
+        starts.zip(&self.ends).zip(&self.counts).map(|((start, &end), &n)| (&self.keys[start..end as usize], n))
+    }
+
+    /// The pairs, borrowing the keys.
+    pub fn pairs(&self) -> Vec<(&str, u64)> {
+        self.iter().collect()
+    }
+
+    /// The longest key, in bytes.
+    fn longest_key(&self) -> Option<&str> {
+        self.iter().map(|(k, _)| k).max_by_key(|k| k.len())
     }
 }
 
@@ -602,7 +650,7 @@ impl TaskCounter<'_> {
     }
 
     /// Drains the counts, checked against the output caps.
-    pub fn finish(mut self, at: &Location) -> Result<Vec<(String, u64)>, PluginError> {
+    pub fn finish(mut self, at: &Location) -> Result<TaskCounts, PluginError> {
         let handle = self.handle.take().expect("finish twice");
         let result = self.instance.call(at, |store, b| b.finish(store, handle));
         self.drop_handle(handle);
@@ -612,8 +660,8 @@ impl TaskCounter<'_> {
         if finished.len() > policy.max_keys {
             return Err(output_err(format!("{} keys, more than the limit of {} (--plugin-max-keys)", finished.len(), policy.max_keys)));
         }
-        let counts = finished.into_pairs().map_err(output_err)?;
-        if let Some((key, _)) = counts.iter().find(|(k, _)| k.len() > policy.max_key_bytes) {
+        let counts = finished.into_task_counts().map_err(output_err)?;
+        if let Some(key) = counts.longest_key().filter(|k| k.len() > policy.max_key_bytes) {
             let shown: String = key.chars().take(40).collect();
             return Err(output_err(format!(
                 "a key of {} bytes (`{shown}...`), more than the limit of {} (--plugin-max-key-bytes)",
@@ -652,15 +700,18 @@ mod tests {
 
     #[test]
     fn packed_counts_unpack_with_empty_and_multibyte_keys() {
-        let pairs = packed("aécafé", &[1, 1, 3, 8], &[1, 2, 3, 4]).into_pairs().unwrap();
-        let want: Vec<(String, u64)> = vec![("a".into(), 1), ("".into(), 2), ("é".into(), 3), ("café".into(), 4)];
-        assert_eq!(pairs, want);
-        assert_eq!(packed("", &[], &[]).into_pairs().unwrap(), vec![]);
+        let counts = packed("aécafé", &[1, 1, 3, 8], &[1, 2, 3, 4]).into_task_counts().unwrap();
+        assert_eq!(counts.pairs(), vec![("a", 1), ("", 2), ("é", 3), ("café", 4)]);
+        assert_eq!(counts.longest_key(), Some("café"));
+        assert!(packed("", &[], &[]).into_task_counts().unwrap().is_empty());
+        // A 0.1.0 plugin's pairs, packed; a zero count carries nothing.
+        let old = FinishedCounts::Pairs(vec![("x".into(), 2), ("zero".into(), 0), ("é".into(), 1)]).into_task_counts().unwrap();
+        assert_eq!(old.pairs(), vec![("x", 2), ("é", 1)]);
     }
 
     #[test]
     fn bad_packings_are_refused_with_the_reason() {
-        let err = |p: FinishedCounts| p.into_pairs().unwrap_err();
+        let err = |p: FinishedCounts| p.into_task_counts().unwrap_err();
         assert!(err(packed("ab", &[1, 2], &[1])).contains("2 key ends but 1 counts"));
         assert!(err(packed("ab", &[3], &[1])).contains("past the 2 bytes"));
         assert!(err(packed("ab", &[2, 1], &[1, 1])).contains("key 1 ends at byte 1"));

@@ -27,7 +27,7 @@ pub enum FailOutcome {
 impl Store {
     /// Reduce mode (`wc_commit_task_result`): the task's counts as one blob.
     /// True when applied, false for a duplicate.
-    pub fn commit_task_result(&mut self, entry: &Entry, pairs: &[(String, u64)], stats: &ReadStats) -> anyhow::Result<bool> {
+    pub fn commit_task_result(&mut self, entry: &Entry, pairs: &[(&str, u64)], stats: &ReadStats) -> anyhow::Result<bool> {
         let blob = blob::encode(pairs);
         let tokens: u64 = pairs.iter().map(|(_, n)| n).sum();
         let applied: i64 = self.with_retry(|conn, keys| {
@@ -52,10 +52,10 @@ impl Store {
     ///
     /// The counts and the gate must share a slot, so live mode needs a job
     /// of one partition (the job's own hash tag).
-    pub fn commit_live(&mut self, entry: &Entry, mut pairs: Vec<(String, u64)>, stats: &ReadStats) -> anyhow::Result<bool> {
+    pub fn commit_live(&mut self, entry: &Entry, mut pairs: Vec<(&str, u64)>, stats: &ReadStats) -> anyhow::Result<bool> {
         anyhow::ensure!(self.keys.partitions.len() == 1, "live commit mode needs a job of one partition");
         pairs.sort_unstable();
-        let parts: Vec<&[(String, u64)]> = if pairs.is_empty() { vec![&[][..]] } else { pairs.chunks(MAX_PAIRS_PER_CALL).collect() };
+        let parts: Vec<&[(&str, u64)]> = if pairs.is_empty() { vec![&[][..]] } else { pairs.chunks(MAX_PAIRS_PER_CALL).collect() };
         let total = parts.len();
         let mut applied = false;
         for (index, part) in parts.iter().enumerate() {
