@@ -416,8 +416,11 @@ impl Coordinator {
         let mut last_check = Instant::now() - Duration::from_secs(1);
         let mut last_reconcile = Instant::now();
         self.run_ids = self.store.serving_run_ids().ok();
+        // Every 100 ms; every 10 ms once the last tasks are out, so that the
+        // end of the job is seen within a few ms of the last commit.
+        let mut check_every = Duration::from_millis(100);
         let result = loop {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(check_every.min(Duration::from_millis(50)));
             match self.workers.reap() {
                 Ok(exits) => {
                     for exit in exits {
@@ -445,7 +448,7 @@ impl Coordinator {
                     next_chaos = chaos_interval.map(|s| Instant::now() + Duration::from_secs_f64(s));
                 }
             }
-            if last_check.elapsed() < Duration::from_millis(100) {
+            if last_check.elapsed() < check_every {
                 continue;
             }
             last_check = Instant::now();
@@ -477,7 +480,11 @@ impl Coordinator {
                 let sample = [("bytes", counters.bytes.to_string()), ("tasks", counters.tasks_done.to_string())];
                 self.store.record_event(EventKind::Progress, &sample);
             }
-            if self.planner.is_none() && counters.tasks_done + counters.dead >= self.tasks.len() as u64 && self.all_finished()? {
+            let left = (self.tasks.len() as u64).saturating_sub(counters.tasks_done + counters.dead);
+            if self.planner.is_none() && left <= self.workers.count().max(1) as u64 {
+                check_every = Duration::from_millis(10);
+            }
+            if self.planner.is_none() && left == 0 && self.all_finished()? {
                 if self.phases.workers == 0.0 {
                     self.phases.workers = self.first_planned.map_or(0.0, |at| at.elapsed().as_secs_f64());
                 }

@@ -82,6 +82,11 @@ impl Workers {
         self.respawns
     }
 
+    /// Worker processes this coordinator runs.
+    pub fn count(&self) -> usize {
+        self.running.len()
+    }
+
     /// Starts the workers the config asks for.
     pub fn start(&mut self, config: &Config) -> anyhow::Result<()> {
         for (mode, count) in [(WorkerMode::Normal, config.normal_workers), (WorkerMode::Crash, config.crashing_workers), (WorkerMode::Sleep, config.sleeping_workers)] {
