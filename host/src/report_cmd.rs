@@ -133,16 +133,13 @@ pub fn summary_of(
 }
 
 /// Gathers the report's data for `summary`'s job and writes the HTML file.
-/// `ranked`: the job's counts by count descending, then key, when the
-/// caller holds them (the coordinator that just merged them); else they are
-/// read from the sorted set.
-pub fn write_report(store: &mut Store, summary: &Summary, path: &Path, ranked: Option<&[(&str, u64)]>) -> anyhow::Result<()> {
+/// `local`: the top keys (count descending, then key) and the counts at
+/// [`sample_ranks`], when the caller holds them (the coordinator that just
+/// published them); else they are read from the sorted set.
+pub fn write_report(store: &mut Store, summary: &Summary, path: &Path, local: Option<(&[(String, u64)], &[(u64, u64)])>) -> anyhow::Result<()> {
     let events = store.events()?;
-    let (top, rank_frequency) = match ranked {
-        Some(ranked) => (
-            ranked.iter().take(REPORT_TOP).map(|(k, n)| (k.to_string(), *n)).collect(),
-            sample_ranks(ranked.len() as u64).into_iter().map(|r| (r, ranked[r as usize - 1].1)).collect(),
-        ),
+    let (top, rank_frequency) = match local {
+        Some((top, ranks)) => (top.iter().take(REPORT_TOP).cloned().collect(), ranks.to_vec()),
         None => (store.top_keys(REPORT_TOP)?.0, store.counts_at_ranks(&sample_ranks(summary.distinct))?),
     };
     let data = ReportData {
@@ -162,7 +159,7 @@ pub fn write_report(store: &mut Store, summary: &Summary, path: &Path, ranked: O
 
 /// Ranks for a log-log plot of `distinct` keys: every rank up to 100, then
 /// about 40 per decade, and the last.
-fn sample_ranks(distinct: u64) -> Vec<u64> {
+pub(crate) fn sample_ranks(distinct: u64) -> Vec<u64> {
     let mut ranks: Vec<u64> = (1..=distinct.min(100)).collect();
     let mut r = 100.0f64;
     while (r as u64) < distinct {

@@ -198,6 +198,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         merged_order: Vec::new(),
         set_encoding: spec.set_encoding.unwrap_or(if spec.redis.is_none() { SetEncoding::Compact } else { SetEncoding::Indexed }),
         published_encoding: None,
+        published_view: None,
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
@@ -259,13 +260,9 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     // The counts this run merged, in `--output`'s order, for the output and
     // the report (rather than reading them back from Redis).
     let at = Instant::now();
-    let ranked = match (&coordinator.final_counts, spec.output.is_some() || report_path.is_some()) {
-        (Some((counts, order)), true) => Some(reduce::by_count_descending(counts, order)),
-        _ => None,
-    };
     if let Some(path) = &spec.output {
-        match &ranked {
-            Some(ranked) => crate::count::write_sorted_counts(path, ranked)?,
+        match &coordinator.final_counts {
+            Some((counts, order)) => crate::count::write_sorted_counts(path, &reduce::by_count_descending(counts, order))?,
             None => crate::count::write_counts(path, &coordinator.store.all_counts()?)?,
         }
         summary.output = Some(path.display().to_string());
@@ -273,7 +270,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     }
     if let Some(path) = report_path {
         let at = Instant::now();
-        let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path, ranked.as_deref());
+        let local = coordinator.published_view.as_ref().map(|v| (v.top.as_slice(), v.rank_counts.as_slice()));
+        let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path, local);
         coordinator.phases.report = at.elapsed().as_secs_f64();
         match written {
             Ok(()) => summary.report = Some(path.display().to_string()),
@@ -371,6 +369,8 @@ struct Coordinator {
     /// How the sorted set is to be published, and how it was.
     set_encoding: SetEncoding,
     published_encoding: Option<SetEncoding>,
+    /// What the summary and report show of what this run published.
+    published_view: Option<reduce::PublishedView>,
     merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
@@ -419,8 +419,12 @@ impl Coordinator {
         // Every 100 ms; every 10 ms once the last tasks are out, so that the
         // end of the job is seen within a few ms of the last commit.
         let mut check_every = Duration::from_millis(100);
+        let mut first = true;
         let result = loop {
-            std::thread::sleep(check_every.min(Duration::from_millis(50)));
+            // The first round at once: it submits the first tasks.
+            if !std::mem::take(&mut first) {
+                std::thread::sleep(check_every.min(Duration::from_millis(50)));
+            }
             match self.workers.reap() {
                 Ok(exits) => {
                     for exit in exits {
@@ -542,7 +546,10 @@ impl Coordinator {
 
     fn summary(&mut self, job: &str, plugin: &str, files: usize, top: usize, wall: Duration) -> anyhow::Result<Summary> {
         let counters = self.store.counters()?;
-        let (top_keys, distinct) = self.store.top_keys(top)?;
+        let (top_keys, distinct) = match &self.published_view {
+            Some(view) => (view.top.iter().take(top).cloned().collect(), view.distinct),
+            None => self.store.top_keys(top)?,
+        };
         let ids = self.manifest_ids();
         let done = self.store.done_mask(&ids)?;
         let dead = self.store.dead_letters()?;

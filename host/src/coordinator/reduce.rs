@@ -48,6 +48,7 @@ impl Coordinator {
         // Redis inserts members in the order it gets them, into a skiplist:
         // in score order that is about 3x cheaper than in hash order.
         let (pairs, order) = sorted_by_count_then_key(&self.merged);
+        self.published_view = Some(PublishedView::of(&pairs, self.config.top.max(crate::report_cmd::REPORT_TOP)));
         let sorted = started.elapsed();
         let (encode, encoding) = self.store.write_building_counts(&pairs, self.set_encoding)?;
         self.published_encoding = Some(encoding);
@@ -111,6 +112,34 @@ fn in_order<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
     order.par_iter().map(|&i| pairs[i as usize]).collect()
 }
 
+/// What the summary and the report show of the published counts, taken
+/// from the sorted pairs as they are made (reading them back from a compact
+/// set would scan it once per read).
+#[derive(Debug, Clone)]
+pub(super) struct PublishedView {
+    /// The most frequent keys, count descending then key.
+    pub top: Vec<(String, u64)>,
+    /// The count at each rank of the report's rank-frequency plot.
+    pub rank_counts: Vec<(u64, u64)>,
+    pub distinct: u64,
+}
+
+impl PublishedView {
+    /// `ascending`: the pairs in the sorted set's order.
+    fn of(ascending: &[(&str, u64)], top: usize) -> PublishedView {
+        let len = ascending.len();
+        // The keys with at least the top-th largest count, ties included,
+        // then in the summary's order.
+        let floor = len.checked_sub(top.max(1)).map_or(0, |i| ascending[i].1);
+        let from = ascending.partition_point(|&(_, n)| n < floor);
+        let mut best: Vec<(String, u64)> = ascending[from..].iter().map(|&(k, n)| (k.to_string(), n)).collect();
+        best.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        best.truncate(top);
+        let rank_counts = crate::report_cmd::sample_ranks(len as u64).into_iter().map(|r| (r, ascending[len - r as usize].1)).collect();
+        PublishedView { top: best, rank_counts, distinct: len as u64 }
+    }
+}
+
 /// `--output`'s order, count descending then key, from the sorted set's
 /// (`order`): its runs of equal counts, last run first, so that nothing is
 /// sorted twice.
@@ -155,5 +184,14 @@ mod tests {
         // `--output`'s order is the one `count::sort_desc` gives.
         let want_desc = crate::count::sort_desc(counts.iter().map(|(k, n)| (k.as_str(), *n)).collect());
         assert_eq!(by_count_descending(&tally, &order), want_desc);
+        // The summary's top keys and the report's ranks, from the same pairs.
+        let view = PublishedView::of(&got, 25);
+        let want_top: Vec<(String, u64)> = want_desc.iter().take(25).map(|(k, n)| (k.to_string(), *n)).collect();
+        assert_eq!(view.top, want_top);
+        assert_eq!(view.distinct, want_desc.len() as u64);
+        for (rank, count) in &view.rank_counts {
+            assert_eq!(*count, want_desc[*rank as usize - 1].1, "rank {rank}");
+        }
+        assert_eq!(view.rank_counts.last().map(|r| r.0), Some(want_desc.len() as u64));
     }
 }
