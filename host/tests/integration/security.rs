@@ -209,10 +209,14 @@ fn acl_user_without_bgsave_is_warned_that_checkpoints_are_off() {
     let redis = RedisServer::start();
     set_user(&redis, "wcuser", "pw-of-wcuser", &ACL_RULES.replace(" +bgsave ", " "));
     let url = redis.url_with("wcuser:pw-of-wcuser");
-    let (dir, files) = gen_data(2.0, 2, 41);
-    let r = run_job_within(&redis, "words", &["--redis", &url, "--checkpoint-interval", "0.2", &data_arg(&dir)], 120);
+    // Long enough for a checkpoint to fall due (a job shorter than the
+    // interval never tries one, and risks nothing a checkpoint would save).
+    let (dir, files) = gen_data(24.0, 4, 41);
+    let r = run_job_within(&redis, "words", &["--redis", &url, "--checkpoint-interval", "0.1", &data_arg(&dir)], 120);
     assert!(r.status.success(), "{}", r.stderr);
     assert_counts_eq(&r.counts, &reference_words(&files));
+    let wall = r.summary["wall_seconds"].as_f64().unwrap();
+    assert!(wall > 0.3, "the job took {wall} s: too short for the test");
     assert!(r.stderr.contains("BGSAVE") || r.stderr.contains("checkpoint"), "no warning about checkpoints: {}", r.stderr);
 }
 
