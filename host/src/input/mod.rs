@@ -1,6 +1,10 @@
 //! The input of a job: files, directories and globs resolved to CSV files
 //! (plain, gzip, zstd, bzip2, or zip archives of them), planned into ranges
-//! (`split.rs`) and read back (`read.rs`); `encoding.rs` decodes.
+//! (`split.rs`) and read back (`read.rs`); `encoding.rs` decodes. Two
+//! parsers follow csv-core's rules (the csv crate's, which `csv_builder`
+//! configures, and which the tests compare them with): `scan.rs` finds where
+//! records end, for the planner; `fields.rs` reads a record's fields, for
+//! the workers.
 //!
 //! Large files are split into byte ranges that start on record boundaries,
 //! found by the rules of the CSV parser the workers use (quoted fields may hold
