@@ -209,14 +209,16 @@ fn acl_user_without_bgsave_is_warned_that_checkpoints_are_off() {
     let redis = RedisServer::start();
     set_user(&redis, "wcuser", "pw-of-wcuser", &ACL_RULES.replace(" +bgsave ", " "));
     let url = redis.url_with("wcuser:pw-of-wcuser");
-    // Long enough for a checkpoint to fall due (a job shorter than the
-    // interval never tries one, and risks nothing a checkpoint would save).
-    let (dir, files) = gen_data(24.0, 4, 41);
-    let r = run_job_within(&redis, "words", &["--redis", &url, "--checkpoint-interval", "0.1", &data_arg(&dir)], 120);
+    // A job shorter than the interval never tries a checkpoint (and risks
+    // nothing one would save): a sleeping worker holds a task until it is
+    // stolen after the claim timeout, so the job lasts many intervals.
+    let (dir, files) = gen_data(12.0, 4, 41);
+    let args = ["--redis", &url, "--checkpoint-interval", "0.1", "--workers", "1", "--sleeping-workers", "1", "--split-mb", "0.5", &data_arg(&dir)];
+    let r = run_job_within(&redis, "words", &args, 120);
     assert!(r.status.success(), "{}", r.stderr);
     assert_counts_eq(&r.counts, &reference_words(&files));
     let wall = r.summary["wall_seconds"].as_f64().unwrap();
-    assert!(wall > 0.3, "the job took {wall} s: too short for the test");
+    assert!(wall > 0.5, "the job took {wall} s: too short for the test");
     assert!(r.stderr.contains("BGSAVE") || r.stderr.contains("checkpoint"), "no warning about checkpoints: {}", r.stderr);
 }
 
