@@ -109,6 +109,9 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     drop(plugin.instantiate()?.start_task(&spec.params)?);
 
     let planner = Planner::start(&spec.inputs, &config, &spec.format, &plugin.info().columns)?;
+    if spec.commit_mode == CommitMode::Live && spec.set_encoding == Some(SetEncoding::Compact) {
+        tracing::warn!("--set-encoding compact applies to reduce mode's publish; live mode's sorted set grows by ZINCRBY and stays indexed");
+    }
     let mut managed = match &spec.redis {
         Some(_) => None,
         None => {

@@ -73,6 +73,9 @@ impl Store {
             return Ok((std::time::Duration::ZERO, encoding));
         }
         let started = std::time::Instant::now();
+        if encoding == SetEncoding::Compact && self.deployment().is_cluster() {
+            tracing::warn!("--set-encoding compact is not done on a Cluster (the node holding the set cannot be configured through the cluster connection); publishing it indexed");
+        }
         if encoding == SetEncoding::Compact && !self.deployment().is_cluster() {
             if let Some(payload) = dump::zset_listpack_payload(pairs) {
                 let encoded = started.elapsed();

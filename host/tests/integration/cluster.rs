@@ -75,12 +75,22 @@ fn jobs_on_a_redis_cluster_survive_failovers_and_migrations() {
     let best = want.values().max().unwrap();
     assert_eq!(top.first().map(|(_, n)| n), Some(best), "the sorted set is one key on the job's slot");
 
-    // 2. One partition and eight give the same counts.
+    // 2. One partition and eight give the same counts. A compact set is
+    //    not done on a Cluster: asked for, it is published indexed, saying so.
     for p in ["1", "8"] {
-        let r = run_job_within("words", &["--redis", &cluster.url(), "--split-mb", "0.5", "--partitions", p, &data], 180);
+        let url = cluster.url();
+        let mut args = vec!["--redis", &url, "--split-mb", "0.5", "--partitions", p, &data];
+        if p == "8" {
+            args.extend(["--set-encoding", "compact"]);
+        }
+        let r = run_job_within("words", &args, 180);
         assert!(r.status.success(), "--partitions {p}: {}", r.stderr);
         assert_eq!(r.summary["partitions"].to_string(), p);
         assert_counts_eq(&r.counts, &want);
+        assert_eq!(r.summary["set_encoding"], "indexed");
+        if p == "8" {
+            assert!(r.stderr.contains("not done on a Cluster"), "no warning for compact on a Cluster: {}", r.stderr);
+        }
     }
 
     // 3. A primary SIGKILLed mid-job: its replica is promoted; the job
