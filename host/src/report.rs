@@ -101,7 +101,7 @@ pub struct Summary {
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct PhaseSeconds {
     /// From the first task planned to the coordinator seeing the last one
-    /// done (it looks every ~0.1 s).
+    /// done (it looks every 10 ms once the last tasks are out).
     pub workers: f64,
     /// Reduce mode: merging the task results not merged while counting.
     pub last_merge: f64,

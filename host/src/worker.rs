@@ -233,8 +233,9 @@ impl Worker {
 
     fn commit(&mut self, entry: &Entry, counts: RangeCounts) -> anyhow::Result<()> {
         // A plugin returns each key once (the contract); were it not to, both
-        // commit paths add the repeats up, so no merge is needed here. Zero
-        // counts carry nothing (and live mode's function refuses them).
+        // commit paths add the repeats up, so no merge is needed here. There
+        // are no zero counts (live mode's function refuses them): `finish`
+        // refuses them from a 0.2.0 plugin and leaves them out of a 0.1.0 one.
         let pairs = counts.counts.pairs();
         let applied = match self.meta.commit_mode {
             CommitMode::Reduce => self.store.commit_task_result(entry, &pairs, &counts.stats)?,

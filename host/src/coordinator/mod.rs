@@ -31,6 +31,7 @@ use crate::report_cmd::summary_of;
 use crate::tally::Tally;
 use checkpoint::{start_checkpoints, ChaosProgress, PersistenceReport};
 use plan::Planner;
+use reduce::Published;
 pub use supervise::worker_args;
 use supervise::Workers;
 
@@ -198,10 +199,8 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         last_master_check: Instant::now(),
         final_counts: None,
         merged: Tally::new(),
-        merged_order: Vec::new(),
         set_encoding: spec.set_encoding.unwrap_or(if spec.redis.is_none() { SetEncoding::Compact } else { SetEncoding::Indexed }),
-        published_encoding: None,
-        published_view: None,
+        published: None,
         merged_tasks: HashSet::new(),
         submitted: HashSet::new(),
         resubmissions: 0,
@@ -260,20 +259,19 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
         ReportChoice::Default if spec.redis.is_none() => Some(spec.data_dir.join("report.html")),
         _ => None,
     };
-    // The counts this run merged, in `--output`'s order, for the output and
-    // the report (rather than reading them back from Redis).
-    let at = Instant::now();
     if let Some(path) = &spec.output {
-        match &coordinator.final_counts {
-            Some((counts, order)) => crate::count::write_sorted_counts(path, &reduce::by_count_descending(counts, order))?,
-            None => crate::count::write_counts(path, &coordinator.store.all_counts()?)?,
+        let at = Instant::now();
+        // The counts this run merged and published, else Redis's.
+        match (&coordinator.final_counts, &coordinator.published) {
+            (Some(counts), Some(published)) => crate::count::write_sorted_counts(path, &reduce::by_count_descending(counts, &published.order))?,
+            _ => crate::count::write_counts(path, &coordinator.store.all_counts()?)?,
         }
         summary.output = Some(path.display().to_string());
         coordinator.phases.output = at.elapsed().as_secs_f64();
     }
     if let Some(path) = report_path {
         let at = Instant::now();
-        let local = coordinator.published_view.as_ref().map(|v| (v.top.as_slice(), v.rank_counts.as_slice()));
+        let local = coordinator.published.as_ref().map(|p| (p.view.top.as_slice(), p.view.rank_counts.as_slice()));
         let written = crate::report_cmd::write_report(&mut coordinator.store, &summary, &path, local);
         coordinator.phases.report = at.elapsed().as_secs_f64();
         match written {
@@ -289,7 +287,7 @@ pub fn run(spec: JobSpec) -> anyhow::Result<i32> {
     }
     if !reported_again {
         summary.phase_seconds = coordinator.phases.clone();
-        summary.set_encoding = coordinator.published_encoding.map(|e| e.as_str().to_string());
+        summary.set_encoding = coordinator.published.as_ref().map(|p| p.encoding.as_str().to_string());
     }
     if spec.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -361,19 +359,15 @@ struct Coordinator {
     persistence: Arc<Mutex<PersistenceReport>>,
     /// When the sentinels were last asked who the master is.
     last_master_check: Instant,
-    /// Reduce mode: the merged counts and their published order, kept for
-    /// `--output`.
-    final_counts: Option<(Tally, Vec<u32>)>,
+    /// Reduce mode: the merged counts once published, kept for `--output`.
+    final_counts: Option<Tally>,
     /// Reduce mode: results merged so far, and of which tasks.
     merged: Tally,
-    /// The order of `merged` the last reduce published (see
-    /// `reduce::sorted_by_count_then_key`).
-    merged_order: Vec<u32>,
-    /// How the sorted set is to be published, and how it was.
+    /// How the sorted set is to be published.
     set_encoding: SetEncoding,
-    published_encoding: Option<SetEncoding>,
-    /// What the summary and report show of what this run published.
-    published_view: Option<reduce::PublishedView>,
+    /// Reduce mode: what the last reduce published (of `merged`, then of
+    /// `final_counts`).
+    published: Option<reduce::Published>,
     merged_tasks: HashSet<String>,
     /// Tasks this coordinator submitted, and how many times it had to
     /// submit one again (lost in a restore, or stranded).
@@ -504,7 +498,7 @@ impl Coordinator {
                     }
                     CommitMode::Reduce => match self.reduce().and_then(|()| self.published_safely()) {
                         Ok(true) => {
-                            self.final_counts = Some((std::mem::take(&mut self.merged), std::mem::take(&mut self.merged_order)));
+                            self.final_counts = Some(std::mem::take(&mut self.merged));
                             break self.store.drop_results();
                         }
                         Ok(false) => {}
@@ -549,8 +543,8 @@ impl Coordinator {
 
     fn summary(&mut self, job: &str, plugin: &str, files: usize, top: usize, wall: Duration) -> anyhow::Result<Summary> {
         let counters = self.store.counters()?;
-        let (top_keys, distinct) = match &self.published_view {
-            Some(view) => (view.top.iter().take(top).cloned().collect(), view.distinct),
+        let (top_keys, distinct) = match &self.published {
+            Some(Published { view, .. }) => (view.top.iter().take(top).cloned().collect(), view.distinct),
             None => self.store.top_keys(top)?,
         };
         let ids = self.manifest_ids();
@@ -605,7 +599,7 @@ impl Coordinator {
     fn publish_fault_counters(&mut self) -> anyhow::Result<()> {
         let fields = vec![
             (field::PLANNED_TASKS, self.tasks.len().to_string()),
-            (field::MERGED_KEYS, self.final_counts.as_ref().map_or(self.merged.len(), |(c, _)| c.len()).to_string()),
+            (field::MERGED_KEYS, self.final_counts.as_ref().map_or(self.merged.len(), Tally::len).to_string()),
             (field::REDIS_RESTARTS, self.redis_restarts.to_string()),
             (field::WORKER_RESPAWNS, self.workers.respawns().to_string()),
             (field::RESUBMITTED, self.resubmissions.to_string()),

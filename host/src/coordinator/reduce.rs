@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::Coordinator;
+use crate::protocol::SetEncoding;
 use crate::tally::Tally;
 
 impl Coordinator {
@@ -48,14 +49,13 @@ impl Coordinator {
         // Redis inserts members in the order it gets them, into a skiplist:
         // in score order that is about 3x cheaper than in hash order.
         let (pairs, order) = sorted_by_count_then_key(&self.merged);
-        self.published_view = Some(PublishedView::of(&pairs, self.config.top.max(crate::report_cmd::REPORT_TOP)));
+        let view = PublishedView::of(&pairs, self.config.top.max(crate::report_cmd::REPORT_TOP));
         let sorted = started.elapsed();
         let (encode, encoding) = self.store.write_building_counts(&pairs, self.set_encoding)?;
-        self.published_encoding = Some(encoding);
         let expected = self.merged.len();
         self.store.publish_counts(expected)?;
         let written = started.elapsed();
-        self.merged_order = order;
+        self.published = Some(Published { order, view, encoding });
         tracing::debug!(
             "reduce: last merge {merged:?}, sort {:?}, sorted set of {expected} keys encoded in {encode:?}, written and published in {:?}",
             sorted - merged,
@@ -112,6 +112,16 @@ fn in_order<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
     order.par_iter().map(|&i| pairs[i as usize]).collect()
 }
 
+/// What a reduce published: the order of the merged counts (positions in
+/// the tally's iteration order, for `--output`), what the summary and
+/// report show of them, and how the set is held.
+#[derive(Debug)]
+pub(super) struct Published {
+    pub order: Vec<u32>,
+    pub view: PublishedView,
+    pub encoding: SetEncoding,
+}
+
 /// What the summary and the report show of the published counts, taken
 /// from the sorted pairs as they are made (reading them back from a compact
 /// set would scan it once per read).
@@ -141,13 +151,10 @@ impl PublishedView {
 }
 
 /// `--output`'s order, count descending then key, from the sorted set's
-/// (`order`): its runs of equal counts, last run first, so that nothing is
-/// sorted twice.
+/// (`order`, of these very counts): its runs of equal counts, last run
+/// first, so that nothing is sorted twice.
 pub(super) fn by_count_descending<'a>(counts: &'a Tally, order: &[u32]) -> Vec<(&'a str, u64)> {
-    if order.len() != counts.len() {
-        // Not the order of these counts (no reduce published them): sort.
-        return crate::count::sort_desc(counts.iter().collect());
-    }
+    debug_assert_eq!(order.len(), counts.len(), "the order of other counts");
     let ascending = in_order(counts, order);
     let mut out = Vec::with_capacity(ascending.len());
     let mut end = ascending.len();

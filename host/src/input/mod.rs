@@ -334,11 +334,20 @@ pub(super) fn csv_builder(delimiter: u8) -> csv::ReaderBuilder {
 /// decoding failure, the compressed and decoded byte offsets).
 pub(super) fn next_record<R: Read>(csv: &mut csv::Reader<R>, record: &mut csv::ByteRecord, path: &Path, row: u64) -> Result<bool, InputError> {
     csv.read_byte_record(record).map_err(|e| {
-        if let csv::ErrorKind::Io(io) = e.kind() {
-            if let Some(failure) = encoding::decode_failure(io) {
-                return InputError::Decode(format!("{failure} (at row {row})"));
-            }
-        }
-        InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail: e.to_string() }
+        let io = match e.kind() {
+            csv::ErrorKind::Io(io) => Some(io),
+            _ => None,
+        };
+        record_error(io, e.to_string(), path, row)
     })
+}
+
+/// A failure to read the record at `row`: a decoding failure (`io`'s
+/// cause) names the compressed and decoded offsets, anything else the file
+/// and row, in `detail`'s words.
+pub(super) fn record_error(io: Option<&std::io::Error>, detail: String, path: &Path, row: u64) -> InputError {
+    match io.and_then(encoding::decode_failure) {
+        Some(failure) => InputError::Decode(format!("{failure} (at row {row})")),
+        None => InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail },
+    }
 }

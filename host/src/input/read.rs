@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::{DecodeFailure, Encoding, MemberReader};
 use super::fields::{FieldReader, Record};
-use super::{csv_builder, io_err, next_record, Encoded, InputError, InputRange, RowLabel};
+use super::{csv_builder, io_err, next_record, record_error, Encoded, InputError, InputRange, RowLabel};
 use crate::batch::{Batch, Location};
 
 /// Counts of the rows a read skipped or repaired, reported with the job.
@@ -241,10 +241,7 @@ fn read_records<E: From<InputError>>(
     let mut skipped: Vec<u64> = Vec::new();
     let location = |first: u64, last: u64, skipped: &mut Vec<u64>| Location::rows(&label, first, last, std::mem::take(skipped));
     loop {
-        let more = csv.read_record(&mut record).map_err(|e| match super::encoding::decode_failure(&e) {
-            Some(failure) => InputError::Decode(format!("{failure} (at row {row})")),
-            None => InputError::Csv { path: path.to_path_buf(), row: RowLabel(Some(row)), detail: e.to_string() },
-        })?;
+        let more = csv.read_record(&mut record).map_err(|e| record_error(Some(&e), e.to_string(), path, row))?;
         if !more {
             break;
         }

@@ -14,9 +14,8 @@
 //!   reported.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use super::encoding::{Boundary, Encoding, MemberReader};
 use super::scan::RecordScanner;

@@ -174,7 +174,7 @@ impl FinishedCounts {
     /// nothing).
     fn into_task_counts(self) -> Result<TaskCounts, String> {
         let (keys, key_ends, counts) = match self {
-            FinishedCounts::Pairs(pairs) => return Ok(TaskCounts::from_pairs(pairs)),
+            FinishedCounts::Pairs(pairs) => return TaskCounts::from_pairs(pairs),
             FinishedCounts::Packed { keys, key_ends, counts } => (keys, key_ends, counts),
         };
         if key_ends.len() != counts.len() {
@@ -207,14 +207,15 @@ pub struct TaskCounts {
 }
 
 impl TaskCounts {
-    fn from_pairs(pairs: Vec<(String, u64)>) -> TaskCounts {
+    fn from_pairs(pairs: Vec<(String, u64)>) -> Result<TaskCounts, String> {
         let mut packed = TaskCounts::default();
         for (key, n) in pairs.into_iter().filter(|(_, n)| *n > 0) {
             packed.keys.push_str(&key);
-            packed.ends.push(u32::try_from(packed.keys.len()).unwrap_or(u32::MAX));
+            let end = u32::try_from(packed.keys.len()).map_err(|_| "keys of more than 4 GiB in all".to_string())?;
+            packed.ends.push(end);
             packed.counts.push(n);
         }
-        packed
+        Ok(packed)
     }
 
     pub fn len(&self) -> usize {

@@ -72,30 +72,9 @@ impl Store {
             self.with_retry(|conn, keys| conn.del::<_, ()>(&keys.counts_building))?;
             return Ok((std::time::Duration::ZERO, encoding));
         }
-        let started = std::time::Instant::now();
-        if encoding == SetEncoding::Compact && self.deployment().is_cluster() {
-            tracing::warn!("--set-encoding compact is not done on a Cluster (the node holding the set cannot be configured through the cluster connection); publishing it indexed");
-        }
-        if encoding == SetEncoding::Compact && !self.deployment().is_cluster() {
-            if let Some(payload) = dump::zset_listpack_payload(pairs) {
-                let encoded = started.elapsed();
-                let longest = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-                let restoring = std::time::Instant::now();
-                match self.restore_as_listpack(&payload, pairs.len(), longest) {
-                    Ok(()) => {
-                        tracing::debug!("compact sorted set of {} keys: payload {} bytes, restored in {:?}", pairs.len(), payload.len(), restoring.elapsed());
-                        // A server restarted between raising its limits and
-                        // the RESTORE (which was then retried) made the set
-                        // indexed as it loaded it: say what it holds.
-                        let held: Option<String> = self
-                            .with_retry(|conn, keys| redis::cmd("OBJECT").arg("ENCODING").arg(&keys.counts_building).query(conn))
-                            .ok()
-                            .flatten();
-                        let written = if held.as_deref().is_none_or(|e| e == "listpack") { SetEncoding::Compact } else { SetEncoding::Indexed };
-                        return Ok((encoded, written));
-                    }
-                    Err(e) => tracing::warn!("the sorted set cannot be published compact here ({e:#}); publishing it indexed"),
-                }
+        if encoding == SetEncoding::Compact {
+            if let Some(written) = self.write_compact(pairs) {
+                return Ok(written);
             }
         }
         let started = std::time::Instant::now();
@@ -125,6 +104,35 @@ impl Store {
             Ok(())
         })?;
         Ok((encoded, SetEncoding::Indexed))
+    }
+
+    /// The compact set, when this server can hold one (else `None`, having
+    /// said why, and nothing written): the time spent on the payload, and
+    /// the encoding the server holds.
+    fn write_compact(&mut self, pairs: &[(&str, u64)]) -> Option<(std::time::Duration, SetEncoding)> {
+        if self.deployment().is_cluster() {
+            tracing::warn!("--set-encoding compact is not done on a Cluster (the node holding the set cannot be configured through the cluster connection); publishing it indexed");
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let Some(payload) = dump::zset_listpack_payload(pairs) else {
+            tracing::warn!("the sorted set does not fit one listpack (1 GiB, counts below 2^53); publishing it indexed");
+            return None;
+        };
+        let encoded = started.elapsed();
+        let longest = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        if let Err(e) = self.restore_as_listpack(&payload, pairs.len(), longest) {
+            tracing::warn!("the sorted set cannot be published compact here ({e:#}); publishing it indexed");
+            return None;
+        }
+        tracing::debug!("compact sorted set of {} keys: payload {} bytes, restored in {:?}", pairs.len(), payload.len(), started.elapsed() - encoded);
+        // A server restarted between raising its limits and the RESTORE
+        // (which was then retried) made the set indexed as it loaded it:
+        // say what it holds.
+        let held: Option<String> =
+            self.with_retry(|conn, keys| redis::cmd("OBJECT").arg("ENCODING").arg(&keys.counts_building).query(conn)).ok().flatten();
+        let written = if held.as_deref().is_none_or(|e| e == "listpack") { SetEncoding::Compact } else { SetEncoding::Indexed };
+        Some((encoded, written))
     }
 
     /// RESTOREs a listpack payload with the server's listpack limits raised
